@@ -1,0 +1,73 @@
+import type { NodeId } from "./types.js";
+
+/** Everything that tunes one consensus core. Time is counted in ticks; the driver decides how long a tick is. */
+export interface RaftConfig {
+  readonly id: NodeId;
+  /** Every voting member of the cluster, this node included. */
+  readonly voters: readonly NodeId[];
+  /** A follower that hears no leader for this many ticks (randomized up to twice as many) campaigns. */
+  readonly electionTimeoutTicks: number;
+  /** A leader sends heartbeats every this many ticks; must be well below electionTimeoutTicks. */
+  readonly heartbeatIntervalTicks: number;
+  /** Bounds one Append message. At least one entry is always sent, whatever its size. */
+  readonly maxEntriesPerAppend: number;
+  readonly maxBytesPerAppend: number;
+  /** Appends in flight to one follower in the replicate state (pipelining window). */
+  readonly maxInflightAppends: number;
+  /** Bounds the committed entries handed out in one Ready. */
+  readonly maxEntriesPerApply: number;
+  /** Bounds the entries a leader accepts per propose call and the unpersisted tail it lets build up. */
+  readonly maxUncommittedEntries: number;
+  /** Probe with Pre-Vote before raising the term (Raft thesis §9.6). */
+  readonly preVote: boolean;
+  /** A leader that has not heard from a majority for an election timeout steps down (thesis §6.2). */
+  readonly checkQuorum: boolean;
+  /** Uniform in [0, 1): the only source of randomness, seeded in the simulator. */
+  readonly random: () => number;
+  /** Receives one human-readable line per notable event (role changes, elections, transfers). */
+  readonly trace?: (line: string) => void;
+}
+
+/** Defaults sized for a tick of about 50 ms: elections after 0.5–1 s of silence, heartbeats every 50 ms. */
+export function defaultRaftConfig(
+  id: NodeId,
+  voters: readonly NodeId[],
+  random: () => number,
+): RaftConfig {
+  return {
+    id,
+    voters,
+    electionTimeoutTicks: 10,
+    heartbeatIntervalTicks: 1,
+    maxEntriesPerAppend: 4096,
+    maxBytesPerAppend: 4 * 1024 * 1024,
+    maxInflightAppends: 64,
+    maxEntriesPerApply: 4096,
+    maxUncommittedEntries: 100_000,
+    preVote: true,
+    checkQuorum: true,
+    random,
+  };
+}
+
+/** Rejects a configuration the core cannot run safely, naming the field and the fix. */
+export function validateRaftConfig(config: RaftConfig): void {
+  const fail = (what: string): never => {
+    throw new Error(`invalid raft config for node "${config.id}": ${what}`);
+  };
+  if (!config.voters.includes(config.id)) fail(`voters [${config.voters.join(", ")}] must include the node itself`);
+  if (new Set(config.voters).size !== config.voters.length) fail("voters must be distinct");
+  if (!(config.heartbeatIntervalTicks >= 1)) fail("heartbeatIntervalTicks must be at least 1");
+  if (!(config.electionTimeoutTicks > config.heartbeatIntervalTicks)) {
+    fail("electionTimeoutTicks must exceed heartbeatIntervalTicks");
+  }
+  for (const key of [
+    "maxEntriesPerAppend",
+    "maxBytesPerAppend",
+    "maxInflightAppends",
+    "maxEntriesPerApply",
+    "maxUncommittedEntries",
+  ] as const) {
+    if (!(Number.isInteger(config[key]) && config[key] >= 1)) fail(`${key} must be a positive integer`);
+  }
+}
