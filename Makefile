@@ -10,15 +10,27 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-.PHONY: install build test run sim clean
+.PHONY: install build generate test run sim clean
 install: node_modules/.package-lock.json
 
-build: install
+PROTOS := $(wildcard proto/raftq/v1/*.proto)
+
+# TypeScript types generated from the .proto files: the one source of truth for the wire shapes.
+src/generated/.stamp: $(PROTOS) node_modules/.package-lock.json
+	rm -rf src/generated
+	npx proto-loader-gen-types --longs=Number --enums=String --defaults --oneofs --includeComments \
+	  --grpcLib=@grpc/grpc-js -I proto -O src/generated $(patsubst proto/%,%,$(PROTOS))
+	echo '{"type":"commonjs"}' > src/generated/package.json
+	@touch $@
+
+generate: src/generated/.stamp
+
+build: install generate
 	npx tsc -p tsconfig.json
 
 ## test: type-check, build and run every test (unit, simulator scenarios and the seed sweep).
 test: build
-	npx vitest run
+	npx vitest run --dir test
 
 ## run: the main job.
 run: build
@@ -29,4 +41,4 @@ sim: build
 	node dist/test/sim/sweep.js $(if $(SEED),--seed $(SEED),--seeds $(SEEDS)) $(if $(NODES),--nodes $(NODES),)
 
 clean:
-	rm -rf dist
+	rm -rf dist src/generated

@@ -130,6 +130,20 @@ export class RaftCore {
     }
   }
 
+  /**
+   * The driver saw its connection to the leader break (reset or refused), which a dead leader causes
+   * at once, long before an election timeout. Forget the leader, so this node grants votes, and
+   * campaign after a short random delay (so the followers do not split the vote). Pre-Vote keeps this
+   * harmless when only this one link broke: the others still hear the leader and refuse.
+   */
+  leaderUnreachable(peer: NodeId): void {
+    if (this.role !== Role.Follower || this.leader !== peer) return;
+    this.trace(`lost its connection to leader ${peer}`);
+    this.leader = NO_NODE;
+    this.electionElapsedTicks = 0;
+    this.randomizedElectionTimeoutTicks = 1 + Math.floor(this.config.random() * Math.ceil(this.config.electionTimeoutTicks / 2));
+  }
+
   /** Starts an election now (pre-vote first when enabled); a no-op on a leader. */
   campaign(): void {
     if (this.role !== Role.Leader) this.startElection(false);

@@ -1,0 +1,313 @@
+import * as grpc from "@grpc/grpc-js";
+import type { EnqueueRequest } from "../generated/raftq/v1/EnqueueRequest.js";
+import type { EnqueueStreamRequest } from "../generated/raftq/v1/EnqueueStreamRequest.js";
+import type { EnqueueStreamResponse__Output } from "../generated/raftq/v1/EnqueueStreamResponse.js";
+import { ReconnectPacer, backoffDelayMs } from "./backoff.js";
+import type { Body, EnqueueOptions, EnqueueResult } from "./client.js";
+import { RaftqError, errorFromStatus, leaderFromMetadata, toRaftqError } from "./errors.js";
+import { enqueueRequest } from "./requests.js";
+import type { StreamContext } from "./subscription.js";
+
+/** How to publish. */
+export interface PublisherOptions {
+  /** Most messages sent and not yet answered (1..10000, default 64); `publish` waits while that many are out. */
+  maxInFlight?: number;
+}
+
+/** How to publish one message: the options of a single enqueue. */
+export type PublishOptions = EnqueueOptions;
+
+/**
+ * A pipelined producer for one queue over a single EnqueueStream. Each `publish` resolves when the
+ * cluster answers that message (answers may come in any order). If the stream breaks, the unanswered
+ * messages are sent again on a new stream with their idempotency keys, so none is enqueued twice.
+ */
+export interface Publisher {
+  /** The queue published to. */
+  readonly queue: string;
+
+  /** Messages accepted by `publish` and not yet settled (answered, refused or timed out). */
+  readonly inFlight: number;
+
+  /**
+   * Sends one message; resolves with its id once the cluster has enqueued it. Waits first while
+   * `maxInFlight` messages are outstanding. Rejects with a RaftqError when the message is refused
+   * (e.g. INVALID_ARGUMENT, RESOURCE_EXHAUSTED) or unanswered within the client's timeout
+   * (DEADLINE_EXCEEDED: outcome unknown; publishing again with the same key is safe).
+   */
+  publish(body: Body, options?: PublishOptions): Promise<EnqueueResult>;
+
+  /** Resolves once every message published so far is settled. */
+  flush(): Promise<void>;
+
+  /** Stops accepting messages, waits for the outstanding ones to settle, then ends the stream. */
+  close(): Promise<void>;
+}
+
+/** The most `maxInFlight` a publisher accepts. */
+export const MAX_PUBLISHER_IN_FLIGHT = 10_000;
+export const DEFAULT_PUBLISHER_IN_FLIGHT = 64;
+
+/** Stream end codes after which a new stream (after a backoff) may succeed. */
+const REOPEN_CODES: ReadonlySet<grpc.status> = new Set([grpc.status.OK, grpc.status.UNAVAILABLE, grpc.status.CANCELLED]);
+
+type EnqueueStream = grpc.ClientDuplexStream<EnqueueStreamRequest, EnqueueStreamResponse__Output>;
+
+/** A published message waiting for its answer. */
+interface Outstanding {
+  readonly seq: number;
+  readonly message: EnqueueRequest;
+  readonly resolve: (result: EnqueueResult) => void;
+  readonly reject: (error: RaftqError) => void;
+  /** Fires when the message's overall time (the client's timeoutMs) is up. */
+  readonly deadline: NodeJS.Timeout;
+  /** How often the cluster refused it with a retryable per-message error. */
+  refusals: number;
+  /** Set while it waits to be sent again after such a refusal. */
+  retryTimer: NodeJS.Timeout | undefined;
+}
+
+/** A Publisher over Queue.EnqueueStream. */
+export class StreamPublisher implements Publisher {
+  private readonly maxInFlight: number;
+  private readonly outstanding = new Map<number, Outstanding>();
+  private readonly slotWaiters: Array<() => void> = [];
+  private readonly idleWaiters: Array<() => void> = [];
+  private readonly pacer: ReconnectPacer;
+  private slotsTaken = 0;
+  private nextSeq = 1;
+  private stream: { call: EnqueueStream; address: string } | undefined;
+  private reopenTimer: NodeJS.Timeout | undefined;
+  private state: "open" | "closing" | "closed" = "open";
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    readonly queue: string,
+    options: PublisherOptions,
+    private readonly context: StreamContext,
+  ) {
+    const maxInFlight = options.maxInFlight ?? DEFAULT_PUBLISHER_IN_FLIGHT;
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > MAX_PUBLISHER_IN_FLIGHT) {
+      throw new TypeError(`publisher maxInFlight must be an integer in 1..${MAX_PUBLISHER_IN_FLIGHT}, got ${maxInFlight}`);
+    }
+    this.maxInFlight = maxInFlight;
+    const { initialBackoffMs, maxBackoffMs, timeoutMs } = context.options;
+    this.pacer = new ReconnectPacer(initialBackoffMs, maxBackoffMs, timeoutMs);
+  }
+
+  get inFlight(): number {
+    return this.slotsTaken;
+  }
+
+  async publish(body: Body, options?: PublishOptions): Promise<EnqueueResult> {
+    if (this.state !== "open") throw publisherClosed(this.queue);
+    const message = enqueueRequest(this.queue, body, options);
+    await this.acquireSlot();
+    if (this.isClosed()) {
+      this.releaseSlot();
+      throw publisherClosed(this.queue);
+    }
+    return new Promise<EnqueueResult>((resolve, reject) => {
+      const seq = this.nextSeq++;
+      const timeoutMs = this.context.options.timeoutMs;
+      const entry: Outstanding = {
+        seq,
+        message,
+        resolve,
+        reject,
+        deadline: setTimeout(() => this.settle(seq, unanswered(message, timeoutMs)), timeoutMs),
+        refusals: 0,
+        retryTimer: undefined,
+      };
+      this.outstanding.set(seq, entry);
+      this.send(entry);
+    });
+  }
+
+  flush(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.closeGracefully();
+    return this.closing;
+  }
+
+  /** Ends at once: outstanding messages are rejected with `error` (their outcome is unknown). */
+  abort(error: RaftqError): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    clearTimeout(this.reopenTimer);
+    this.stream?.call.cancel();
+    this.stream = undefined;
+    for (const entry of [...this.outstanding.values()]) this.settle(entry.seq, error);
+    this.context.onEnded(this);
+  }
+
+  private async closeGracefully(): Promise<void> {
+    if (this.state === "open") this.state = "closing";
+    await this.flush();
+    if (this.state === "closed") return;
+    this.state = "closed";
+    const stream = this.stream;
+    this.stream = undefined;
+    if (stream) await endStream(stream.call, this.context.options.attemptTimeoutMs);
+    this.context.onEnded(this);
+  }
+
+  /** A method rather than a field test, so checks after an await are not narrowed away. */
+  private isClosed(): boolean {
+    return this.state === "closed";
+  }
+
+  private isIdle(): boolean {
+    return this.slotsTaken === 0 && this.slotWaiters.length === 0;
+  }
+
+  /** Takes one of the maxInFlight slots, waiting in FIFO order when all are taken. */
+  private async acquireSlot(): Promise<void> {
+    if (this.slotsTaken < this.maxInFlight && this.slotWaiters.length === 0) {
+      this.slotsTaken++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  /** Frees a slot, handing it straight to the longest waiter if there is one. */
+  private releaseSlot(): void {
+    const next = this.slotWaiters.shift();
+    if (next) {
+      next();
+      return;
+    }
+    this.slotsTaken--;
+    if (this.isIdle()) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  private settle(seq: number, outcome: EnqueueResult | RaftqError): void {
+    const entry = this.outstanding.get(seq);
+    if (!entry) return;
+    this.outstanding.delete(seq);
+    clearTimeout(entry.deadline);
+    clearTimeout(entry.retryTimer);
+    if (outcome instanceof RaftqError) entry.reject(outcome);
+    else entry.resolve(outcome);
+    this.releaseSlot();
+  }
+
+  private send(entry: Outstanding): void {
+    try {
+      this.openStream()?.call.write({ seq: entry.seq, message: entry.message });
+    } catch (thrown) {
+      this.settle(entry.seq, toRaftqError(thrown, this.stream?.address));
+    }
+  }
+
+  /** The current stream, opened (to the leader) if there is none; none while a reopen is pending. */
+  private openStream(): { call: EnqueueStream; address: string } | undefined {
+    if (this.stream) return this.stream;
+    if (this.reopenTimer !== undefined || this.state === "closed") return undefined;
+    const { pool } = this.context;
+    const node = pool.pick();
+    const call = node.queue.EnqueueStream();
+    const stream = { call, address: node.address };
+    this.stream = stream;
+    call.on("metadata", (metadata: grpc.Metadata) => pool.learnLeader(leaderFromMetadata(metadata)));
+    call.on("data", (answer: EnqueueStreamResponse__Output) => this.answered(answer, node.address));
+    call.on("error", () => {}); // the final status arrives through "status"
+    call.on("status", (status: grpc.StatusObject) => this.streamEnded(stream, status));
+    return stream;
+  }
+
+  private answered(answer: EnqueueStreamResponse__Output, address: string): void {
+    this.pacer.progressed();
+    const entry = this.outstanding.get(answer.seq);
+    if (!entry) return; // settled already: a timed-out message, or the second answer to a re-sent one
+    if (!answer.error) {
+      this.settle(entry.seq, { id: answer.id, duplicate: answer.duplicate });
+      return;
+    }
+    const error = new RaftqError(answer.error.code, answer.error.message, { address });
+    const keyed = entry.message.idempotencyKey !== undefined;
+    const retryable = error.grpcCode === grpc.status.UNAVAILABLE || (keyed && error.grpcCode === grpc.status.DEADLINE_EXCEEDED);
+    if (!retryable || this.state === "closed") {
+      this.settle(entry.seq, error);
+      return;
+    }
+    const { initialBackoffMs, maxBackoffMs } = this.context.options;
+    entry.retryTimer = setTimeout(() => {
+      entry.retryTimer = undefined;
+      if (this.outstanding.has(entry.seq)) this.send(entry);
+    }, backoffDelayMs(entry.refusals++, initialBackoffMs, maxBackoffMs));
+  }
+
+  /**
+   * The stream is over. Unanswered keyed messages are sent again on a new stream after a backoff;
+   * unanswered messages without a key are rejected, since sending them again could enqueue them twice.
+   */
+  private streamEnded(stream: { call: EnqueueStream; address: string }, status: grpc.StatusObject): void {
+    if (this.stream === stream) this.stream = undefined;
+    if (this.state === "closed" || this.outstanding.size === 0) return;
+    const { pool } = this.context;
+    const error =
+      status.code === grpc.status.OK
+        ? new RaftqError(grpc.status.UNAVAILABLE, `the publish stream to "${this.queue}" was ended by the server`, { address: stream.address })
+        : errorFromStatus(status, stream.address);
+    if (!REOPEN_CODES.has(status.code) || pool.isClosed) {
+      pool.learnLeader(error.leader);
+      this.failAll(error);
+      return;
+    }
+    pool.attemptFailed(stream.address, error.leader);
+    for (const entry of [...this.outstanding.values()]) {
+      if (entry.message.idempotencyKey === undefined) this.settle(entry.seq, outcomeUnknown(error));
+    }
+    const delayMs = this.pacer.failed();
+    if (delayMs === undefined) {
+      this.failAll(error);
+      return;
+    }
+    if (this.reopenTimer !== undefined || this.outstanding.size === 0) return;
+    this.reopenTimer = setTimeout(() => {
+      this.reopenTimer = undefined;
+      for (const entry of this.outstanding.values()) if (entry.retryTimer === undefined) this.send(entry);
+    }, delayMs);
+  }
+
+  private failAll(error: RaftqError): void {
+    for (const entry of [...this.outstanding.values()]) this.settle(entry.seq, error);
+  }
+}
+
+/** Half-closes the stream and waits for the server to finish it, cancelling after `graceMs`. */
+function endStream(call: EnqueueStream, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => call.cancel(), graceMs);
+    call.once("status", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    call.end();
+  });
+}
+
+function publisherClosed(queue: string): RaftqError {
+  return new RaftqError(grpc.status.CANCELLED, `the publisher for "${queue}" is closed`);
+}
+
+function unanswered(message: EnqueueRequest, timeoutMs: number): RaftqError {
+  const retry =
+    message.idempotencyKey === undefined
+      ? "it may or may not have been enqueued"
+      : `its outcome is unknown: publishing it again with idempotency key "${message.idempotencyKey}" is safe`;
+  return new RaftqError(grpc.status.DEADLINE_EXCEEDED, `no answer for a message to "${message.queue}" within ${timeoutMs} ms; ${retry}`);
+}
+
+function outcomeUnknown(cause: RaftqError): RaftqError {
+  return new RaftqError(
+    grpc.status.UNAVAILABLE,
+    `the publish stream broke before the message was answered (${cause.message}); it has no idempotency key, so it was not sent again and may or may not have been enqueued`,
+    { cause, address: cause.address, leader: cause.leader },
+  );
+}

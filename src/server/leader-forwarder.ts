@@ -1,0 +1,100 @@
+import * as grpc from "@grpc/grpc-js";
+import type { ProtoGrpcType } from "../generated/queue.js";
+import type { QueueClient } from "../generated/raftq/v1/Queue.js";
+import type { ClusterClient } from "../generated/raftq/v1/Cluster.js";
+import type { RaftNode } from "../node/raft-node.js";
+import { loadProtos } from "../transport/proto-files.js";
+import { FORWARDED_METADATA_KEY, LEADER_METADATA_KEY, type ServerCall } from "./call-context.js";
+import { unavailable } from "./grpc-errors.js";
+import type { PeerAddresses } from "./peers.js";
+
+const queueProto = grpc.loadPackageDefinition(loadProtos(["raftq/v1/queue.proto"])) as unknown as ProtoGrpcType;
+
+/** The public services' definitions, for the node's gRPC server. */
+export const QUEUE_SERVICE = queueProto.raftq.v1.Queue.service;
+export const CLUSTER_SERVICE = queueProto.raftq.v1.Cluster.service;
+
+/** A unary method of a generated client, in its (request, metadata, options, callback) form. */
+type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (error: grpc.ServiceError | null, response?: Res) => void,
+) => grpc.ClientUnaryCall;
+
+/** Where a follower sends the calls it cannot serve itself: the current leader, over a cached channel. */
+export class LeaderForwarder {
+  private readonly queueClients = new Map<string, QueueClient>();
+  private readonly clusterClients = new Map<string, ClusterClient>();
+
+  constructor(
+    private readonly node: RaftNode<unknown>,
+    private readonly peers: PeerAddresses,
+  ) {}
+
+  /** The leader's address as written in --peers, or "" when no leader is known. */
+  leaderAddress(): string {
+    return this.peers.get(this.node.leaderId()) ?? "";
+  }
+
+  /** The client for the leader's Queue service; UNAVAILABLE when there is no leader to forward to. */
+  queueClient(call: ServerCall): QueueClient {
+    return this.clientFor(call, this.queueClients, (address) => new queueProto.raftq.v1.Queue(address, grpc.credentials.createInsecure()));
+  }
+
+  clusterClient(call: ServerCall): ClusterClient {
+    return this.clientFor(call, this.clusterClients, (address) => new queueProto.raftq.v1.Cluster(address, grpc.credentials.createInsecure()));
+  }
+
+  private clientFor<C>(call: ServerCall, cache: Map<string, C>, make: (address: string) => C): C {
+    if (call.metadata.get(FORWARDED_METADATA_KEY).length > 0) {
+      throw unavailable(`node ${this.node.id} is not the leader either (leadership is moving): retry shortly`);
+    }
+    const address = this.leaderAddress();
+    if (!address) throw unavailable(`node ${this.node.id} knows no leader right now (election in progress or no quorum): retry shortly`);
+    let client = cache.get(address);
+    if (!client) {
+      client = make(address);
+      cache.set(address, client);
+    }
+    return client;
+  }
+
+  /** Metadata and options for a forwarded call: marked as forwarded, same deadline as the original. */
+  forwardedCall(call: ServerCall, answerByMs: number): { metadata: grpc.Metadata; options: grpc.CallOptions } {
+    const metadata = call.metadata.clone();
+    metadata.set(FORWARDED_METADATA_KEY, this.node.id);
+    metadata.remove(LEADER_METADATA_KEY);
+    return { metadata, options: { deadline: answerByMs } };
+  }
+
+  /** Forwards a unary call to the leader and resolves with its answer (or rejects with its status). */
+  forwardUnary<Req, Res>(call: grpc.ServerUnaryCall<Req, Res>, answerByMs: number, method: (client: QueueClient) => UnaryMethod<Req, Res>): Promise<Res> {
+    const client = this.queueClient(call);
+    return invokeUnary(method(client).bind(client), call.request, this.forwardedCall(call, answerByMs));
+  }
+
+  forwardClusterUnary<Req, Res>(call: grpc.ServerUnaryCall<Req, Res>, answerByMs: number, method: (client: ClusterClient) => UnaryMethod<Req, Res>): Promise<Res> {
+    const client = this.clusterClient(call);
+    return invokeUnary(method(client).bind(client), call.request, this.forwardedCall(call, answerByMs));
+  }
+
+  close(): void {
+    for (const client of [...this.queueClients.values(), ...this.clusterClients.values()]) client.close();
+    this.queueClients.clear();
+    this.clusterClients.clear();
+  }
+}
+
+function invokeUnary<Req, Res>(
+  method: UnaryMethod<Req, Res>,
+  request: Req,
+  { metadata, options }: { metadata: grpc.Metadata; options: grpc.CallOptions },
+): Promise<Res> {
+  return new Promise<Res>((resolve, reject) => {
+    method(request, metadata, options, (error, response) => {
+      if (error) reject(error);
+      else resolve(response as Res);
+    });
+  });
+}

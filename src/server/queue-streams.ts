@@ -1,0 +1,154 @@
+import * as grpc from "@grpc/grpc-js";
+import type { Delivery as DeliveryMessage } from "../generated/raftq/v1/Delivery.js";
+import type { EnqueueStreamRequest__Output } from "../generated/raftq/v1/EnqueueStreamRequest.js";
+import type { EnqueueStreamResponse } from "../generated/raftq/v1/EnqueueStreamResponse.js";
+import type { SubscribeRequest__Output } from "../generated/raftq/v1/SubscribeRequest.js";
+import { DEFAULT_PREFETCH } from "../queue/settings.js";
+import { validatePrefetch } from "../queue/validation.js";
+import { answerByMs, leaderMetadata, DEFAULT_CALL_TIMEOUT_MS } from "./call-context.js";
+import { invalidArgument, toGrpcError, unavailable } from "./grpc-errors.js";
+import type { LeaderForwarder } from "./leader-forwarder.js";
+import type { QueueLeader } from "./queue-leader.js";
+import { deliveryMessage, enqueueCommand, leaseCommand } from "./queue-requests.js";
+import { cancellationOf } from "./queue-service.js";
+
+/** Most enqueues of one EnqueueStream being replicated at once; the stream is paused beyond it. */
+const MAX_STREAM_IN_FLIGHT = 1024;
+
+type SubscribeCall = grpc.ServerWritableStream<SubscribeRequest__Output, DeliveryMessage>;
+type EnqueueStreamCall = grpc.ServerDuplexStream<EnqueueStreamRequest__Output, EnqueueStreamResponse>;
+
+function endWithError(call: grpc.ServerWritableStream<unknown, unknown> | EnqueueStreamCall, error: unknown, leaderAddress: string): void {
+  const status = toGrpcError(error);
+  call.emit("error", { code: status.code, details: status.message, metadata: leaderMetadata(leaderAddress) });
+}
+
+/**
+ * Push delivery: keeps up to `prefetch` deliveries leased to this stream and not yet acked, nacked or
+ * expired, leasing more as those slots free up. A follower relays the leader's stream.
+ */
+export function subscribeHandler(leader: QueueLeader, forwarder: LeaderForwarder, shutdown: AbortSignal): grpc.handleServerStreamingCall<SubscribeRequest__Output, DeliveryMessage> {
+  return (call: SubscribeCall) => {
+    const cancellation = cancellationOf(call, shutdown);
+    const work = leader.node.isLeader() ? subscribeOnLeader(leader, call, cancellation.signal) : relaySubscribe(forwarder, call, cancellation.signal);
+    work.then(
+      () => call.end(),
+      (error: unknown) => endWithError(call, error, forwarder.leaderAddress()),
+    ).finally(() => cancellation.dispose());
+  };
+}
+
+async function subscribeOnLeader(leader: QueueLeader, call: SubscribeCall, signal: AbortSignal): Promise<void> {
+  const request = call.request;
+  const prefetch = request.prefetch === 0 ? DEFAULT_PREFETCH : request.prefetch;
+  const problem = validatePrefetch(prefetch);
+  if (problem) throw problem;
+  // Validate the queue and lease settings once, up front.
+  leaseCommand(request.queue, prefetch, request.visibilityTimeoutMs, Date.now());
+  call.sendMetadata(leaderMetadata(""));
+  /** receipt → lease end (ms): deliveries that hold a prefetch slot. */
+  const outstanding = new Map<string, number>();
+  while (!signal.aborted) {
+    if (!leader.node.isLeader()) throw unavailable(`node ${leader.node.id} lost leadership: resubscribe`);
+    const now = Date.now();
+    for (const [receipt, leaseEndMs] of outstanding) {
+      if (leaseEndMs <= now || !leader.stateMachine.isLeased(request.queue, receipt)) outstanding.delete(receipt);
+    }
+    const room = prefetch - outstanding.size;
+    const known = leader.stateMachine.settingsOf(request.queue) !== undefined;
+    if (room > 0 && (!known || leader.stateMachine.hasReady(request.queue, now))) {
+      const command = leaseCommand(request.queue, room, request.visibilityTimeoutMs, now);
+      const result = await leader.propose(command, now + DEFAULT_CALL_TIMEOUT_MS);
+      const visibilityMs = request.visibilityTimeoutMs || leader.stateMachine.settingsOf(request.queue)?.visibilityTimeoutMs || 0;
+      for (const delivery of result.deliveries) {
+        outstanding.set(delivery.receipt, now + visibilityMs);
+        call.write(deliveryMessage(delivery));
+      }
+      if (result.deliveries.length > 0) continue;
+    }
+    const nextLeaseEndMs = Math.min(...outstanding.values());
+    await leader.waiter.sleep(request.queue, Math.min(nextLeaseEndMs, Date.now() + DEFAULT_CALL_TIMEOUT_MS), signal);
+  }
+}
+
+async function relaySubscribe(forwarder: LeaderForwarder, call: SubscribeCall, signal: AbortSignal): Promise<void> {
+  const client = forwarder.queueClient(call);
+  const { metadata } = forwarder.forwardedCall(call, Infinity);
+  const upstream = client.subscribe(call.request, metadata);
+  call.sendMetadata(leaderMetadata(forwarder.leaderAddress()));
+  signal.addEventListener("abort", () => upstream.cancel(), { once: true });
+  await new Promise<void>((resolve, reject) => {
+    upstream.on("data", (delivery: DeliveryMessage) => call.write(delivery));
+    upstream.on("error", (error) => (signal.aborted ? resolve() : reject(error)));
+    upstream.on("end", () => resolve());
+  });
+}
+
+/**
+ * Pipelined enqueue: each request is proposed as soon as it arrives and answered by seq once it
+ * commits, in whatever order commits land. A follower relays the stream to the leader.
+ */
+export function enqueueStreamHandler(leader: QueueLeader, forwarder: LeaderForwarder, shutdown: AbortSignal): grpc.handleBidiStreamingCall<EnqueueStreamRequest__Output, EnqueueStreamResponse> {
+  return (call: EnqueueStreamCall) => {
+    const cancellation = cancellationOf(call, shutdown);
+    const work = leader.node.isLeader() ? enqueueStreamOnLeader(leader, call, cancellation.signal) : relayEnqueueStream(forwarder, call, cancellation.signal);
+    work.then(
+      () => call.end(),
+      (error: unknown) => endWithError(call, error, forwarder.leaderAddress()),
+    ).finally(() => cancellation.dispose());
+  };
+}
+
+function enqueueStreamOnLeader(leader: QueueLeader, call: EnqueueStreamCall, signal: AbortSignal): Promise<void> {
+  call.sendMetadata(leaderMetadata(""));
+  return new Promise<void>((resolve) => {
+    let inFlight = 0;
+    let ended = false;
+    const finishIfDone = (): void => {
+      if (ended && inFlight === 0) resolve();
+    };
+    signal.addEventListener("abort", () => resolve(), { once: true });
+    call.on("data", (request: EnqueueStreamRequest__Output) => {
+      inFlight++;
+      if (inFlight >= MAX_STREAM_IN_FLIGHT) call.pause();
+      answerOne(leader, request, answerByMs(call)).then((response) => {
+        inFlight--;
+        if (!signal.aborted) call.write(response);
+        if (inFlight < MAX_STREAM_IN_FLIGHT) call.resume();
+        finishIfDone();
+      });
+    });
+    call.on("end", () => {
+      ended = true;
+      finishIfDone();
+    });
+  });
+}
+
+/** One streamed enqueue, its failure reported in the answer rather than ending the stream. */
+async function answerOne(leader: QueueLeader, request: EnqueueStreamRequest__Output, byMs: number): Promise<EnqueueStreamResponse> {
+  try {
+    if (!request.message) throw invalidArgument(`request seq ${request.seq} has no message: set the message field`);
+    if (!leader.node.isLeader()) throw unavailable(`node ${leader.node.id} is no longer the leader: resend to the leader`);
+    const result = await leader.propose(enqueueCommand(request.message, leader.autoCreateQueues, Date.now()), byMs);
+    return { seq: request.seq, id: result.ids[0], duplicate: result.duplicates[0] };
+  } catch (error) {
+    const status = toGrpcError(error);
+    return { seq: request.seq, error: { code: status.code, message: status.message } };
+  }
+}
+
+function relayEnqueueStream(forwarder: LeaderForwarder, call: EnqueueStreamCall, signal: AbortSignal): Promise<void> {
+  const client = forwarder.queueClient(call);
+  const { metadata } = forwarder.forwardedCall(call, Infinity);
+  const upstream = client.enqueueStream(metadata);
+  call.sendMetadata(leaderMetadata(forwarder.leaderAddress()));
+  signal.addEventListener("abort", () => upstream.cancel(), { once: true });
+  return new Promise<void>((resolve, reject) => {
+    call.on("data", (request: EnqueueStreamRequest__Output) => upstream.write(request));
+    call.on("end", () => upstream.end());
+    upstream.on("data", (response: EnqueueStreamResponse) => call.write(response));
+    upstream.on("error", (error) => (signal.aborted ? resolve() : reject(error)));
+    upstream.on("end", () => resolve());
+  });
+}

@@ -1,0 +1,40 @@
+import type { QueueStateMachine } from "../queue/state-machine.js";
+
+/** Longest single sleep; a waiter re-checks at least this often even if nothing woke it. */
+const MAX_SLEEP_MS = 1000;
+
+/**
+ * Lets long polls and subscriptions sleep until a queue may have a ready message: woken by every
+ * applied batch (an enqueue, nack or expiry may have changed things), by the queue's next due time,
+ * or by the caller's own deadline or cancellation.
+ */
+export class QueueWaiter {
+  private readonly sleepers = new Set<() => void>();
+
+  constructor(private readonly stateMachine: QueueStateMachine) {}
+
+  /** Wakes every sleeper: call after each applied batch and on leadership changes. */
+  wakeAll(): void {
+    const sleepers = [...this.sleepers];
+    this.sleepers.clear();
+    for (const wake of sleepers) wake();
+  }
+
+  /** Resolves when something changed, when `queue` has a message due, at `untilMs`, or on `signal`. */
+  sleep(queue: string, untilMs: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const dueMs = this.stateMachine.nextWakeMs(queue);
+      const wakeAtMs = Math.min(untilMs, dueMs === undefined ? Infinity : dueMs, Date.now() + MAX_SLEEP_MS);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.sleepers.delete(done);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, wakeAtMs - Date.now()));
+      this.sleepers.add(done);
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
+}

@@ -1,0 +1,294 @@
+/**
+ * RaftStorage on LevelDB (via `level`). Every save is one synchronous (fsync'd) batch, so a crash leaves
+ * either the whole step or none of it; every load re-verifies every record, so a torn or damaged record is
+ * reported, never replayed. The layout and record format live in level-records.ts.
+ */
+import { Level } from "level";
+import type { Entry, HardState, PersistedState } from "../raft/types.js";
+import { EMPTY_HARD_STATE } from "../raft/types.js";
+import { StorageClosedError, StorageCorruptionError, StorageVersionError } from "./errors.js";
+import {
+  ENTRY_KEYS_END,
+  ENTRY_KEYS_START,
+  FORMAT_VERSION,
+  FORMAT_VERSION_KEY,
+  HARD_STATE_KEY,
+  decodeEntry,
+  decodeEntryKey,
+  decodeEntryTerm,
+  decodeFormatVersion,
+  decodeHardState,
+  encodeEntry,
+  encodeFormatVersion,
+  encodeHardState,
+  entryKey,
+} from "./level-records.js";
+import { indexBeforeStep, validateStep, type PersistStep, type RaftStorage } from "./raft-storage.js";
+
+/**
+ * The root database a node opens once per data directory (`new Level(dir)`, default encodings). Each
+ * component keeps its keys in its own sublevel with its own encodings, so the root encodings never matter.
+ */
+export type RootLevel = Level<string, string>;
+
+/** Name of the sublevel holding the Raft keys; other components must pick another name. */
+export const RAFT_SUBLEVEL = "raft";
+
+type RaftSublevel = ReturnType<typeof raftSublevel>;
+type RaftBatchOperation =
+  | { type: "put"; key: Uint8Array; value: Uint8Array; sublevel: RaftSublevel }
+  | { type: "del"; key: Uint8Array; sublevel: RaftSublevel };
+
+/** What is known about the stored state without reading the whole log. */
+interface Tip {
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+  readonly hardState: HardState;
+}
+
+/** RaftStorage over LevelDB: atomic fsync'd steps, checksummed records, verified loads. */
+export class LevelRaftStorage implements RaftStorage {
+  /** Serializes operations: each step is judged against the state the previous one left. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    private readonly root: RootLevel,
+    private readonly raft: RaftSublevel,
+    /** The root was opened by `open` and so is closed by `close`; an attached root belongs to its owner. */
+    private readonly ownsRoot: boolean,
+    private tip: Tip,
+  ) {}
+
+  /** Opens (creating if needed) the LevelDB database in `dataDir` and the Raft state inside it. */
+  static async open(dataDir: string): Promise<LevelRaftStorage> {
+    const root: RootLevel = new Level(dataDir);
+    try {
+      await root.open();
+    } catch (err) {
+      throw openError(dataDir, err);
+    }
+    try {
+      return await LevelRaftStorage.start(root, true);
+    } catch (err) {
+      await root.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Uses an already opened root database, shared with other components (e.g. the queue state machine)
+   * that keep their keys in other sublevels. `close()` then leaves the root open for its owner.
+   */
+  static attach(root: RootLevel): Promise<LevelRaftStorage> {
+    return LevelRaftStorage.start(root, false);
+  }
+
+  private static async start(root: RootLevel, ownsRoot: boolean): Promise<LevelRaftStorage> {
+    const raft = raftSublevel(root);
+    const dataDir = root.location;
+    try {
+      await checkFormatVersion(raft, dataDir);
+      const tip = await readTip(raft, dataDir);
+      return new LevelRaftStorage(root, raft, ownsRoot, tip);
+    } catch (err) {
+      throw asCorruption(err, dataDir, "open");
+    }
+  }
+
+  /** The directory of the underlying database, for messages. */
+  get dataDir(): string {
+    return this.root.location;
+  }
+
+  /** Reads and verifies the whole persisted state; rejects with StorageCorruptionError on any damage. */
+  load(): Promise<PersistedState> {
+    return this.serialize("load", async () => {
+      try {
+        const hardState = await readHardState(this.raft, this.dataDir);
+        const entries = await readLog(this.raft, this.dataDir);
+        const last = entries[entries.length - 1];
+        const lastIndex = last?.index ?? 0;
+        if (hardState.commit > lastIndex) {
+          throw new StorageCorruptionError(
+            this.dataDir,
+            "the hard state",
+            `commit ${hardState.commit} points past the last log index ${lastIndex}: committed entries are missing`,
+            lastIndex + 1,
+          );
+        }
+        this.tip = { lastIndex, lastTerm: last?.term ?? 0, hardState };
+        return { hardState, entries };
+      } catch (err) {
+        throw asCorruption(err, this.dataDir, "load");
+      }
+    });
+  }
+
+  /** Writes one step as a single fsync'd batch, deleting any overwritten suffix in the same batch. */
+  save(step: PersistStep): Promise<void> {
+    return this.serialize("save", async () => {
+      const tip = this.tip;
+      const before = indexBeforeStep(step, tip.lastIndex);
+      const effect = validateStep(step, {
+        lastIndex: tip.lastIndex,
+        hardState: tip.hardState,
+        termBeforeStep: before === tip.lastIndex ? tip.lastTerm : await this.readTerm(before),
+      });
+      const operations = this.batchOperations(step, effect.lastIndex);
+      if (operations.length === 0) return;
+      await this.root.batch<Uint8Array, Uint8Array>(operations, { sync: true });
+      const last = step.entries[step.entries.length - 1];
+      this.tip = { lastIndex: effect.lastIndex, lastTerm: last?.term ?? tip.lastTerm, hardState: effect.hardState };
+    });
+  }
+
+  /** Waits for pending operations, then closes the database if this storage opened it. */
+  close(): Promise<void> {
+    return this.serialize("close", async () => {
+      this.closed = true;
+      if (this.ownsRoot) await this.root.close();
+    });
+  }
+
+  /** The operations of one validated step; `newLastIndex` is where the log ends after it. */
+  private batchOperations(step: PersistStep, newLastIndex: number): RaftBatchOperation[] {
+    const raft = this.raft;
+    const operations: RaftBatchOperation[] = [];
+    if (step.entries.length > 0) {
+      // Puts replace the keys up to newLastIndex; anything the old log had beyond it must go.
+      for (let index = newLastIndex + 1; index <= this.tip.lastIndex; index++) {
+        operations.push({ type: "del", key: entryKey(index), sublevel: raft });
+      }
+      for (const entry of step.entries) {
+        operations.push({ type: "put", key: entryKey(entry.index), value: encodeEntry(entry), sublevel: raft });
+      }
+    }
+    if (step.hardState !== null) {
+      operations.push({ type: "put", key: HARD_STATE_KEY, value: encodeHardState(step.hardState), sublevel: raft });
+    }
+    return operations;
+  }
+
+  private async readTerm(index: number): Promise<number> {
+    if (index === 0) return 0;
+    const record = await this.raft.get(entryKey(index));
+    const term = record === undefined ? null : decodeEntryTerm(record);
+    if (term === null) {
+      throw new StorageCorruptionError(this.dataDir, `log index ${index}`, "the entry is missing or fails its checksum", index);
+    }
+    return term;
+  }
+
+  private serialize<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(() => {
+      if (this.closed) throw new StorageClosedError(operation);
+      return run();
+    });
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+}
+
+function raftSublevel(root: RootLevel) {
+  return root.sublevel<Uint8Array, Uint8Array>(RAFT_SUBLEVEL, { keyEncoding: "view", valueEncoding: "view" });
+}
+
+/** Accepts the known version, stamps a fresh store, refuses anything else. */
+async function checkFormatVersion(raft: RaftSublevel, dataDir: string): Promise<void> {
+  const record = await raft.get(FORMAT_VERSION_KEY);
+  if (record === undefined) {
+    const anyKey = await raft.keys({ limit: 1 }).all();
+    if (anyKey.length > 0) {
+      throw new StorageCorruptionError(dataDir, "the format version key", "it is missing although Raft records exist");
+    }
+    await raft.db.batch<Uint8Array, Uint8Array>(
+      [{ type: "put", key: FORMAT_VERSION_KEY, value: encodeFormatVersion(FORMAT_VERSION), sublevel: raft }],
+      { sync: true },
+    );
+    return;
+  }
+  const decoded = decodeFormatVersion(record);
+  if (!decoded.ok) throw new StorageCorruptionError(dataDir, "the format version key", decoded.problem);
+  if (decoded.value !== FORMAT_VERSION) throw new StorageVersionError(dataDir, decoded.value, FORMAT_VERSION);
+}
+
+/** The hard state and the last entry, enough to accept steps before (or without) a full load. */
+async function readTip(raft: RaftSublevel, dataDir: string): Promise<Tip> {
+  const hardState = await readHardState(raft, dataDir);
+  const [last] = await raft.iterator({ gte: ENTRY_KEYS_START, lt: ENTRY_KEYS_END, reverse: true, limit: 1 }).all();
+  if (last === undefined) return { lastIndex: 0, lastTerm: 0, hardState };
+  const entry = verifyEntry(last[0], last[1], dataDir);
+  return { lastIndex: entry.index, lastTerm: entry.term, hardState };
+}
+
+async function readHardState(raft: RaftSublevel, dataDir: string): Promise<HardState> {
+  const record = await raft.get(HARD_STATE_KEY);
+  if (record === undefined) return EMPTY_HARD_STATE;
+  const decoded = decodeHardState(record);
+  if (!decoded.ok) throw new StorageCorruptionError(dataDir, "the hard state", decoded.problem);
+  return decoded.value;
+}
+
+/** The whole log, checked record by record and against its neighbours. */
+async function readLog(raft: RaftSublevel, dataDir: string): Promise<Entry[]> {
+  const entries: Entry[] = [];
+  let prevTerm = 0;
+  for await (const [key, record] of raft.iterator({ gte: ENTRY_KEYS_START, lt: ENTRY_KEYS_END })) {
+    const entry = verifyEntry(key, record, dataDir);
+    const expectedIndex = entries.length + 1;
+    if (entry.index !== expectedIndex) {
+      throw new StorageCorruptionError(
+        dataDir,
+        `log index ${expectedIndex}`,
+        `the entry is missing (the next stored entry is ${entry.index}): the log has a gap`,
+        expectedIndex,
+      );
+    }
+    if (entry.term < prevTerm) {
+      throw new StorageCorruptionError(
+        dataDir,
+        `log index ${entry.index}`,
+        `term ${entry.term} is below the term ${prevTerm} of the entry before it`,
+        entry.index,
+      );
+    }
+    prevTerm = entry.term;
+    entries.push(entry);
+  }
+  return entries;
+}
+
+/** Decodes one stored entry and checks it sits under its own key. */
+function verifyEntry(key: Uint8Array, record: Uint8Array, dataDir: string): Entry {
+  const keyIndex = decodeEntryKey(key);
+  if (!keyIndex.ok) throw new StorageCorruptionError(dataDir, "an entry key", keyIndex.problem);
+  const where = `log index ${keyIndex.value}`;
+  const decoded = decodeEntry(record);
+  if (!decoded.ok) throw new StorageCorruptionError(dataDir, where, decoded.problem, keyIndex.value);
+  if (decoded.value.index !== keyIndex.value) {
+    throw new StorageCorruptionError(dataDir, where, `the record says it is index ${decoded.value.index}`, keyIndex.value);
+  }
+  return decoded.value;
+}
+
+/** LevelDB's own corruption report is the same situation for the operator as a bad checksum. */
+function asCorruption(err: unknown, dataDir: string, operation: string): unknown {
+  if (errorCode(err) !== "LEVEL_CORRUPTION") return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new StorageCorruptionError(dataDir, `LevelDB (during ${operation})`, message, null, err);
+}
+
+function openError(dataDir: string, err: unknown): Error {
+  const cause = err instanceof Error ? err.cause : undefined;
+  const hint =
+    errorCode(cause) === "LEVEL_LOCKED"
+      ? "another open database holds its lock: stop the other raftq node using this data directory, or close the first handle"
+      : "check that the directory exists, is writable and holds a LevelDB database";
+  const message = err instanceof Error ? err.message : String(err);
+  return new Error(`cannot open LevelDB in ${dataDir} (${message}): ${hint}`, { cause: err });
+}
+
+function errorCode(err: unknown): unknown {
+  return typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
+}

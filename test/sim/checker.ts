@@ -1,0 +1,388 @@
+/**
+ * The safety checker: watches every Ready, persist step, sent message, apply and status of every node and
+ * throws SafetyViolation the moment a Raft safety property breaks. Checks are incremental (O(changed
+ * entries) per event), so it can run after every step of a long randomized run.
+ *
+ * How Log Matching is checked without comparing whole logs: each (index, term) ever seen is recorded once
+ * with its payload and the term of the entry before it. Every node's new entries (in memory at Ready time,
+ * on "disk" at persist time) must agree with that record. By induction on the index, two logs that hold the
+ * same (index, term) then hold the same entries up to it. Proposal payloads are unique per run, so a
+ * payload also names its entry; a no-op is named by its (index, term).
+ */
+import { MessageType, NO_NODE, Role, type Entry, type Message, type NodeId, type PersistedState, type RaftStatus, type ReadState, type Ready } from "../../src/raft/types.js";
+import type { PersistStep } from "../../src/storage/raft-storage.js";
+import { describeEntry, entryPayload } from "./payload.js";
+
+/** A broken Raft safety property: the name of the property and what was seen. */
+export class SafetyViolation extends Error {
+  readonly code = "SAFETY_VIOLATION";
+
+  constructor(
+    readonly property: string,
+    readonly details: string,
+  ) {
+    super(`${property} violated: ${details}`);
+    this.name = "SafetyViolation";
+  }
+}
+
+/** True when `error` is a SafetyViolation (also across module copies). */
+export function isSafetyViolation(error: unknown): error is SafetyViolation {
+  return error instanceof Error && (error as Partial<SafetyViolation>).code === "SAFETY_VIOLATION";
+}
+
+/** The read-only face of a consensus core the checker inspects; RaftCore fits it. */
+export interface CoreView {
+  status(): RaftStatus;
+  entry(index: number): Entry | undefined;
+  lastIndex(): number;
+  hasReady(): boolean;
+}
+
+/** An entry as the checker remembers it. */
+interface EntryId {
+  readonly term: number;
+  readonly payload: string;
+}
+
+/** What is recorded per (index, term) for Log Matching. */
+interface LogRecord {
+  readonly payload: string;
+  readonly prevTerm: number;
+}
+
+/** What the checker knows about one node. */
+interface NodeView {
+  alive: boolean;
+  /** The node's persisted log as written through persist steps: disk[i - 1] is index i. */
+  disk: EntryId[];
+  persistedTerm: number;
+  persistedVote: NodeId;
+  persistedCommit: number;
+  /** Last observed in-memory state, reset on restart. */
+  term: number;
+  vote: NodeId;
+  commitIndex: number;
+  /** The term in which the node was last seen as leader (0: not since its last start). */
+  leaderTerm: number;
+  /** Entries applied by the node's state machine since its last start (indexes 1..appliedIndex). */
+  appliedIndex: number;
+}
+
+/** Follows every node of one run and throws SafetyViolation as soon as a property breaks. */
+export class SafetyChecker {
+  private readonly views = new Map<NodeId, NodeView>();
+  /** Election Safety: the one leader of each term, ever. */
+  private readonly leaderOfTerm = new Map<number, NodeId>();
+  /** Log Matching: byIndex[i] maps a term to the entry recorded at (i, term). */
+  private readonly byIndex: Map<number, LogRecord>[] = [];
+  /** Proposal payloads are unique: where each one lives (`index/term`). */
+  private readonly payloadHome = new Map<string, string>();
+  /** The committed prefix, committed[i - 1] for index i: the highest commit any node reported. */
+  private readonly committed: EntryId[] = [];
+  /** For Leader Completeness: (term of the reporting node, highest index it made known committed), in order. */
+  private readonly commitFrontier: { readonly term: number; readonly index: number }[] = [];
+  /** State Machine Safety: the entry applied at each index by whichever node applied it first. */
+  private readonly applied: EntryId[] = [];
+  /** ReadIndex requests in flight: key → the committed index when the read began. */
+  private readonly readFloors = new Map<string, number>();
+
+  constructor(voters: readonly NodeId[]) {
+    for (const id of voters) {
+      this.views.set(id, {
+        alive: true,
+        disk: [],
+        persistedTerm: 0,
+        persistedVote: NO_NODE,
+        persistedCommit: 0,
+        term: 0,
+        vote: NO_NODE,
+        commitIndex: 0,
+        leaderTerm: 0,
+        appliedIndex: 0,
+      });
+    }
+  }
+
+  /** The highest index known committed so far. */
+  committedIndex(): number {
+    return this.committed.length;
+  }
+
+  /** Every term that had a leader, with it. */
+  leaders(): ReadonlyMap<number, NodeId> {
+    return this.leaderOfTerm;
+  }
+
+  // ---- events -------------------------------------------------------------------------------
+
+  /** A node handed out `ready` (before the driver acts on it): checks its new in-memory entries. */
+  onReady(id: NodeId, ready: Ready, core: CoreView): void {
+    this.onStatus(id, core);
+    const view = this.view(id);
+    const first = ready.entries[0];
+    if (first === undefined) return;
+    if (view.leaderTerm !== 0 && view.leaderTerm === view.term && first.index !== view.disk.length + 1) {
+      this.fail("Leader Append-Only", `${id}, leader of term ${view.term}, rewrites its log from index ${first.index} (persisted last index ${view.disk.length})`);
+    }
+    let prevTerm = first.index === 1 ? 0 : core.entry(first.index - 1)?.term;
+    if (prevTerm === undefined) this.fail("Log Matching", `${id} hands out entry ${first.index} but holds no entry ${first.index - 1}`);
+    for (const entry of ready.entries) {
+      this.matchLog(id, "in-memory log", entry, prevTerm);
+      prevTerm = entry.term;
+    }
+  }
+
+  /** A node is about to persist `step` (before the storage sees it). */
+  onPersist(id: NodeId, step: PersistStep): void {
+    const view = this.view(id);
+    const hs = step.hardState;
+    if (hs) {
+      if (hs.term < view.persistedTerm) this.fail("Persisted Term Monotonicity", `${id} persists term ${hs.term} after term ${view.persistedTerm}`);
+      if (hs.term === view.persistedTerm && view.persistedVote !== NO_NODE && hs.vote !== view.persistedVote) {
+        this.fail("Vote Stability", `${id} changes its persisted vote in term ${hs.term} from ${view.persistedVote} to ${hs.vote}`);
+      }
+      if (hs.commit < view.persistedCommit) this.fail("Persisted Commit Monotonicity", `${id} persists commit ${hs.commit} after ${view.persistedCommit}`);
+    }
+    const first = step.entries[0];
+    if (first !== undefined) {
+      if (first.index > view.disk.length + 1) this.fail("Log Contiguity", `${id} persists entry ${first.index} after last index ${view.disk.length}`);
+      this.checkCommittedNotRemoved(id, view, step.entries);
+      let prevTerm = first.index === 1 ? 0 : view.disk[first.index - 2]!.term;
+      view.disk.length = first.index - 1;
+      for (const entry of step.entries) {
+        this.matchLog(id, "persisted log", entry, prevTerm);
+        view.disk.push({ term: entry.term, payload: entryPayload(entry) });
+        prevTerm = entry.term;
+      }
+    }
+    if (hs) {
+      if (hs.commit > view.disk.length) this.fail("Persisted Commit Bound", `${id} persists commit ${hs.commit} beyond its persisted last index ${view.disk.length}`);
+      view.persistedTerm = hs.term;
+      view.persistedVote = hs.vote;
+      view.persistedCommit = hs.commit;
+    }
+  }
+
+  /** A node sent `message`: Append, Heartbeat and TimeoutNow are only ever sent by the leader of their term. */
+  onSend(message: Message): void {
+    if (message.type === MessageType.Append || message.type === MessageType.Heartbeat || message.type === MessageType.TimeoutNow) {
+      this.claimLeadership(message.term, message.from, `it sent ${MessageType[message.type]} to ${message.to}`);
+    }
+  }
+
+  /** A node's state machine applied `entry`. */
+  onApply(id: NodeId, entry: Entry): void {
+    const view = this.view(id);
+    if (entry.index !== view.appliedIndex + 1) {
+      this.fail("In-Order Apply", `${id} applies ${describeEntry(entry)} after index ${view.appliedIndex}`);
+    }
+    if (entry.index > view.commitIndex) {
+      this.fail("Apply Only Committed", `${id} applies ${describeEntry(entry)} with commit index ${view.commitIndex}`);
+    }
+    const seen: EntryId = { term: entry.term, payload: entryPayload(entry) };
+    const earlier = this.applied[entry.index - 1];
+    if (earlier === undefined) {
+      this.applied.push(seen);
+    } else if (earlier.term !== seen.term || earlier.payload !== seen.payload) {
+      this.fail("State Machine Safety", `${id} applies ${describeEntry(entry)} but index ${entry.index} was applied elsewhere as ${earlier.term}:${earlier.payload}`);
+    }
+    const committed = this.committed[entry.index - 1];
+    if (committed && (committed.term !== seen.term || committed.payload !== seen.payload)) {
+      this.fail("State Machine Safety", `${id} applies ${describeEntry(entry)} but ${entry.index}/${committed.term}:${committed.payload} is committed`);
+    }
+    view.appliedIndex = entry.index;
+  }
+
+  /** Observes a node's role, term, vote and commit index; call after every input and Ready. */
+  onStatus(id: NodeId, core: CoreView): void {
+    const view = this.view(id);
+    const status = core.status();
+    if (status.term < view.term) this.fail("Term Monotonicity", `${id} moves from term ${view.term} back to ${status.term}`);
+    if (status.term === view.term && view.vote !== NO_NODE && status.vote !== view.vote) {
+      this.fail("Vote Stability", `${id} changes its vote in term ${status.term} from ${view.vote} to ${status.vote}`);
+    }
+    if (status.commitIndex < view.commitIndex) this.fail("Commit Monotonicity", `${id} moves its commit index back from ${view.commitIndex} to ${status.commitIndex}`);
+    if (status.commitIndex > status.lastIndex) this.fail("Commit Bound", `${id} has commit index ${status.commitIndex} beyond its last index ${status.lastIndex}`);
+    if (status.appliedIndex > status.commitIndex) this.fail("Applied ≤ Committed", `${id} applied ${status.appliedIndex} with commit index ${status.commitIndex}`);
+    view.term = status.term;
+    view.vote = status.vote;
+    if (status.role === Role.Leader) {
+      if (status.leader !== id) this.fail("Leader Identity", `${id} is leader of term ${status.term} but names ${status.leader || "nobody"} as leader`);
+      if (view.leaderTerm !== status.term) {
+        this.claimLeadership(status.term, id, "its status says so");
+        this.checkLeaderCompleteness(id, status.term, core);
+        view.leaderTerm = status.term;
+      }
+    }
+    if (status.commitIndex !== view.commitIndex) {
+      this.observeCommit(id, status.commitIndex, status.term, core);
+      view.commitIndex = status.commitIndex;
+    }
+  }
+
+  /** Nothing is pending at the node: its in-memory log must be exactly what it persisted. */
+  onQuiescent(id: NodeId, core: CoreView): void {
+    const view = this.view(id);
+    const lastIndex = core.lastIndex();
+    if (lastIndex !== view.disk.length || (lastIndex > 0 && core.entry(lastIndex)?.term !== view.disk[lastIndex - 1]!.term)) {
+      this.fail("Persisted = In-Memory Log", `${id} has nothing to persist but its log ends at ${lastIndex}/${core.entry(lastIndex)?.term} while its disk ends at ${view.disk.length}/${view.disk[view.disk.length - 1]?.term}`);
+    }
+  }
+
+  /** Compares a node's whole in-memory log with its persisted log (O(log): call now and then). */
+  audit(id: NodeId, core: CoreView): void {
+    const view = this.view(id);
+    if (core.hasReady()) return;
+    this.onQuiescent(id, core);
+    for (let index = 1; index <= view.disk.length; index++) {
+      const entry = core.entry(index);
+      const stored = view.disk[index - 1]!;
+      if (!entry || entry.term !== stored.term || entryPayload(entry) !== stored.payload) {
+        this.fail("Persisted = In-Memory Log", `${id} holds ${entry ? describeEntry(entry) : "nothing"} at index ${index} in memory but ${index}/${stored.term}:${stored.payload} on disk`);
+      }
+    }
+  }
+
+  /** The node crashed: everything not persisted is gone. */
+  onCrash(id: NodeId): void {
+    const view = this.view(id);
+    view.alive = false;
+    view.leaderTerm = 0;
+  }
+
+  /** The node restarted from `persisted`: it must come back exactly as it was persisted. */
+  onRestart(id: NodeId, persisted: PersistedState, core: CoreView): void {
+    const view = this.view(id);
+    const hs = persisted.hardState;
+    if (hs.term !== view.persistedTerm || hs.vote !== view.persistedVote || hs.commit !== view.persistedCommit) {
+      this.fail("Restart Fidelity", `${id} loads hard state ${hs.term}/${hs.vote || "-"}/${hs.commit}, persisted ${view.persistedTerm}/${view.persistedVote || "-"}/${view.persistedCommit}`);
+    }
+    if (persisted.entries.length !== view.disk.length) {
+      this.fail("Restart Fidelity", `${id} loads ${persisted.entries.length} entries, persisted ${view.disk.length}`);
+    }
+    persisted.entries.forEach((entry, offset) => {
+      const stored = view.disk[offset]!;
+      if (entry.index !== offset + 1 || entry.term !== stored.term || entryPayload(entry) !== stored.payload) {
+        this.fail("Restart Fidelity", `${id} loads ${describeEntry(entry)} where ${offset + 1}/${stored.term}:${stored.payload} was persisted`);
+      }
+    });
+    const status = core.status();
+    if (status.term !== hs.term || status.vote !== hs.vote || status.lastIndex !== persisted.entries.length) {
+      this.fail("Restart Fidelity", `${id} restarts at term ${status.term}, vote ${status.vote || "-"}, last index ${status.lastIndex} from persisted ${hs.term}/${hs.vote || "-"}/${persisted.entries.length}`);
+    }
+    Object.assign(view, { alive: true, term: status.term, vote: status.vote, commitIndex: 0, leaderTerm: 0, appliedIndex: 0 });
+    this.onStatus(id, core);
+  }
+
+  /** A ReadIndex request `key` was accepted: its answer must cover every entry committed by now. */
+  onReadIssued(key: string): void {
+    this.readFloors.set(key, this.committed.length);
+  }
+
+  /** A ReadIndex request `key` was answered with `state`. */
+  onReadState(key: string, state: ReadState): void {
+    const floor = this.readFloors.get(key);
+    if (floor === undefined) this.fail("Read Linearizability", `read ${key} answered but never issued (or answered twice)`);
+    this.readFloors.delete(key);
+    if (state.index < floor) {
+      this.fail("Read Linearizability", `read ${key} is served at index ${state.index} but index ${floor} was committed before it began`);
+    }
+  }
+
+  /** Entry `index` as applied anywhere, `term:payload`, or undefined. */
+  appliedAt(index: number): string | undefined {
+    const entry = this.applied[index - 1];
+    return entry && `${entry.term}:${entry.payload}`;
+  }
+
+  // ---- properties ---------------------------------------------------------------------------
+
+  private claimLeadership(term: number, id: NodeId, evidence: string): void {
+    const leader = this.leaderOfTerm.get(term);
+    if (leader === undefined) this.leaderOfTerm.set(term, id);
+    else if (leader !== id) this.fail("Election Safety", `${id} acts as leader of term ${term} (${evidence}) but ${leader} was elected leader of term ${term}`);
+  }
+
+  /** Records (index, term) on first sight; afterwards every copy must carry the same payload and previous term. */
+  private matchLog(id: NodeId, where: string, entry: Entry, prevTerm: number): void {
+    const payload = entryPayload(entry);
+    let terms = this.byIndex[entry.index - 1];
+    if (!terms) {
+      // Indexes are created in order: a node cannot hold index i without i - 1.
+      while (this.byIndex.length < entry.index) this.byIndex.push(new Map());
+      terms = this.byIndex[entry.index - 1]!;
+    }
+    const record = terms.get(entry.term);
+    if (record === undefined) {
+      if (entry.term < prevTerm) this.fail("Log Term Order", `${id}'s ${where} has ${describeEntry(entry)} after an entry of term ${prevTerm}`);
+      terms.set(entry.term, { payload, prevTerm });
+      if (payload !== "noop") {
+        const home = this.payloadHome.get(payload);
+        const here = `${entry.index}/${entry.term}`;
+        if (home !== undefined && home !== here) this.fail("Entry Uniqueness", `${id}'s ${where} has proposal ${payload} at ${here}, already at ${home}`);
+        this.payloadHome.set(payload, here);
+      }
+    } else if (record.payload !== payload || record.prevTerm !== prevTerm) {
+      this.fail(
+        "Log Matching",
+        `${id}'s ${where} has ${describeEntry(entry)} after an entry of term ${prevTerm}, another log has ${entry.index}/${entry.term}:${record.payload} after an entry of term ${record.prevTerm}`,
+      );
+    }
+  }
+
+  /** A persist step may overwrite a suffix of the disk log; a committed entry held there must survive it. */
+  private checkCommittedNotRemoved(id: NodeId, view: NodeView, entries: readonly Entry[]): void {
+    const first = entries[0]!.index;
+    const last = Math.min(view.disk.length, this.committed.length);
+    for (let index = first; index <= last; index++) {
+      const held = view.disk[index - 1]!;
+      const committed = this.committed[index - 1]!;
+      if (held.term !== committed.term || held.payload !== committed.payload) continue;
+      const replacement = entries[index - first];
+      if (!replacement || replacement.term !== committed.term) {
+        this.fail("Committed Entries Are Never Removed", `${id} overwrites committed entry ${index}/${committed.term}:${committed.payload} with ${replacement ? describeEntry(replacement) : "nothing (truncated)"}`);
+      }
+    }
+  }
+
+  /** A node reports commit index `commitIndex` while in `term`: its log up to there is the committed prefix. */
+  private observeCommit(id: NodeId, commitIndex: number, term: number, core: CoreView): void {
+    if (commitIndex === 0) return;
+    const known = this.committed.length;
+    const checkAt = Math.min(commitIndex, known);
+    if (checkAt > 0) this.expectCommitted(id, checkAt, core, "Committed Prefix Agreement");
+    for (let index = known + 1; index <= commitIndex; index++) {
+      const entry = core.entry(index);
+      if (!entry) this.fail("Commit Bound", `${id} reports commit ${commitIndex} but holds no entry ${index}`);
+      this.committed.push({ term: entry.term, payload: entryPayload(entry) });
+    }
+    if (commitIndex > known) this.commitFrontier.push({ term, index: commitIndex });
+  }
+
+  /** Raft §5.4: a leader of `term` holds every entry committed in earlier terms. */
+  private checkLeaderCompleteness(id: NodeId, term: number, core: CoreView): void {
+    let index = 0;
+    for (const mark of this.commitFrontier) if (mark.term < term) index = Math.max(index, mark.index);
+    if (index > 0) this.expectCommitted(id, index, core, "Leader Completeness");
+  }
+
+  /** The node's entry at `index` is the committed one (and by Log Matching so is everything before it). */
+  private expectCommitted(id: NodeId, index: number, core: CoreView, property: string): void {
+    const entry = core.entry(index);
+    const committed = this.committed[index - 1]!;
+    if (!entry || entry.term !== committed.term || entryPayload(entry) !== committed.payload) {
+      this.fail(property, `${id} holds ${entry ? describeEntry(entry) : "nothing"} at index ${index}, committed is ${index}/${committed.term}:${committed.payload}`);
+    }
+  }
+
+  private view(id: NodeId): NodeView {
+    const view = this.views.get(id);
+    if (!view) throw new Error(`checker knows no node ${id}`);
+    return view;
+  }
+
+  private fail(property: string, details: string): never {
+    throw new SafetyViolation(property, details);
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * How the simulator names log entries. Every client proposal carries a unique ASCII payload `p<seq>`, so
+ * an entry's payload identifies it; a leader's no-op has no payload and is identified by (index, term).
+ */
+import { EntryType, type Entry } from "../../src/raft/types.js";
+
+/** The payload of the `seq`-th proposal of a run. */
+export function proposalPayload(seq: number): Uint8Array {
+  const text = `p${seq}`;
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+/** What an entry carries, as a short string: `p17` for a proposal, `noop` for a leader's no-op. */
+export function entryPayload(entry: Entry): string {
+  if (entry.type === EntryType.Noop) return "noop";
+  // Payloads are short ASCII; decoding by hand avoids a TextDecoder per entry on the hot path.
+  return String.fromCharCode(...entry.data);
+}
+
+/** `index/term:payload`, e.g. `7/3:p12`: how traces and violations name an entry. */
+export function describeEntry(entry: Entry): string {
+  return `${entry.index}/${entry.term}:${entryPayload(entry)}`;
+}

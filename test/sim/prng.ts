@@ -1,0 +1,53 @@
+/**
+ * A small seeded pseudo-random generator (mulberry32) for the simulator. Every random choice in a run
+ * comes from one of these, so a seed replays the exact same run.
+ */
+export class Prng {
+  private state: number;
+
+  constructor(seed: number) {
+    // Mix the seed once so nearby seeds (1, 2, 3…) start far apart.
+    this.state = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) >>> 0;
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  /** Uniform integer in [min, max], both inclusive. */
+  int(min: number, max: number): number {
+    if (!(Number.isInteger(min) && Number.isInteger(max) && min <= max)) throw new Error(`bad range [${min}, ${max}]`);
+    return min + Math.floor(this.next() * (max - min + 1));
+  }
+
+  /** True with probability `p`. */
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+
+  /** One element, uniformly. */
+  pick<T>(items: readonly T[]): T {
+    if (items.length === 0) throw new Error("pick from an empty list");
+    return items[this.int(0, items.length - 1)]!;
+  }
+
+  /** A shuffled copy (Fisher–Yates). */
+  shuffle<T>(items: readonly T[]): T[] {
+    const out = [...items];
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = this.int(0, i);
+      [out[i], out[j]] = [out[j]!, out[i]!];
+    }
+    return out;
+  }
+
+  /** An independent stream derived from this one (e.g. one per node), so streams do not interleave. */
+  fork(): Prng {
+    return new Prng(Math.floor(this.next() * 4294967296));
+  }
+}

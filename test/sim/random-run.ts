@@ -1,0 +1,246 @@
+/**
+ * One randomized run from a seed. A fault phase interleaves client proposals (single entries and bursts)
+ * and ReadIndex requests with crashes and restarts (the leader too), crashes between persisting and
+ * sending, partitions (the leader isolated, one-way links), loss, duplication, reordering, leadership
+ * transfers and forced elections. Then a heal phase: every node restarted, the network healed and
+ * reliable; within a bound there must be a leader, a fresh proposal applied on every node, and every
+ * acknowledged write applied on every node. The checker watches every step of both phases.
+ */
+import { Role, type NodeId } from "../../src/raft/types.js";
+import { isSafetyViolation } from "./checker.js";
+import { SimCluster, type SimRaftConfig } from "./cluster.js";
+import { Prng } from "./prng.js";
+
+export interface RandomRunOptions {
+  readonly seed: number;
+  /** 3 or 5 nodes; chosen by the seed when absent. */
+  readonly nodes?: number;
+  /** Length of the fault phase. */
+  readonly faultTicks?: number;
+  /** TEST ONLY: run the broken send-before-persist driver (see SimNodeOptions). */
+  readonly unsafeSendBeforePersist?: boolean;
+  /** Receives every trace line as it happens (a replay). */
+  readonly echo?: (line: string) => void;
+}
+
+/** What one passing run did, for the sweep summary. */
+export interface RunStats {
+  ticks: number;
+  faults: number;
+  elections: number;
+  commits: number;
+  proposals: number;
+  acknowledged: number;
+  messages: number;
+}
+
+export interface RandomRunResult {
+  readonly seed: number;
+  readonly ok: true;
+  readonly nodes: number;
+  readonly profile: string;
+  readonly stats: RunStats;
+}
+
+/** A failed run: the seed that replays it, the cause and the trace tail. */
+export class RunFailure extends Error {
+  readonly code = "RUN_FAILURE";
+
+  constructor(
+    readonly seed: number,
+    readonly nodes: number,
+    readonly profile: string,
+    override readonly cause: unknown,
+    readonly traceTail: readonly string[],
+  ) {
+    super(`seed ${seed} (${nodes} nodes, ${profile}) failed: ${cause instanceof Error ? cause.message.split("\n")[0] : String(cause)}`);
+    this.name = "RunFailure";
+  }
+
+  /** Whether the run broke a safety property (rather than liveness or a crash of the core). */
+  get isSafetyViolation(): boolean {
+    return isSafetyViolation(this.cause);
+  }
+}
+
+/** The run made no progress after faults stopped. */
+export class LivenessViolation extends Error {
+  readonly code = "LIVENESS_VIOLATION";
+  override readonly name = "LivenessViolation";
+}
+
+export const DEFAULT_FAULT_TICKS = 300;
+/** After faults stop, a leader and a fresh commit on every node must come within this many election timeouts. */
+export const LIVENESS_ELECTION_TIMEOUTS = 20;
+/** Largest burst of entries proposed in one call. */
+export const MAX_BURST_ENTRIES = 64;
+
+/** The knobs a seed picks for its run. */
+interface Profile {
+  readonly nodes: number;
+  readonly config: Partial<SimRaftConfig>;
+  /** Scales every fault probability. */
+  readonly chaos: number;
+  readonly midReadyCrashRate: number;
+  readonly description: string;
+}
+
+function chooseProfile(prng: Prng, options: RandomRunOptions): Profile {
+  const nodes = options.nodes ?? prng.pick([3, 5]);
+  const config: Partial<SimRaftConfig> = {
+    preVote: prng.chance(0.8),
+    checkQuorum: prng.chance(0.8),
+    heartbeatIntervalTicks: prng.pick([1, 1, 2, 3]),
+    maxEntriesPerAppend: prng.pick([1, 4, 4, 64]),
+    maxInflightAppends: prng.pick([1, 4, 4, 16]),
+    maxEntriesPerApply: prng.pick([4, 16, 256]),
+  };
+  const chaos = prng.pick([0.5, 1, 1, 2]);
+  const midReadyCrashRate = options.unsafeSendBeforePersist ? 0.01 : prng.pick([0, 0.001, 0.005]);
+  const description =
+    `preVote=${config.preVote} checkQuorum=${config.checkQuorum} hb=${config.heartbeatIntervalTicks} ` +
+    `batch=${config.maxEntriesPerAppend} inflight=${config.maxInflightAppends} apply=${config.maxEntriesPerApply} ` +
+    `chaos=${chaos} midReadyCrash=${midReadyCrashRate}`;
+  return { nodes, config, chaos, midReadyCrashRate, description };
+}
+
+/** Runs one seed; returns its stats or throws RunFailure carrying the seed. */
+export function randomRun(options: RandomRunOptions): RandomRunResult {
+  const prng = new Prng(options.seed);
+  const profile = chooseProfile(prng, options);
+  const cluster = new SimCluster({
+    nodes: profile.nodes,
+    seed: options.seed,
+    config: profile.config,
+    unsafeSendBeforePersist: options.unsafeSendBeforePersist ?? false,
+    ...(options.echo ? { echo: options.echo, traceCapacity: 64 } : {}),
+  });
+  cluster.trace.add(0, `seed ${options.seed}: ${profile.nodes} nodes, ${profile.description}`);
+  let faults = 0;
+  try {
+    cluster.midReadyCrashRate = profile.midReadyCrashRate;
+    const faultTicks = options.faultTicks ?? DEFAULT_FAULT_TICKS;
+    for (let t = 0; t < faultTicks; t++) {
+      faults += injectFaults(cluster, prng, profile.chaos);
+      driveClients(cluster, prng);
+      cluster.step();
+    }
+    healAndCheckLiveness(cluster, profile.config);
+    cluster.checkAcknowledgedWrites();
+    cluster.audit();
+  } catch (error) {
+    throw new RunFailure(options.seed, profile.nodes, profile.description, error, cluster.traceTail());
+  }
+  const midReady = cluster.allNodes().reduce((sum, node) => sum + node.stats.midReadyCrashes, 0);
+  return {
+    seed: options.seed,
+    ok: true,
+    nodes: profile.nodes,
+    profile: profile.description,
+    stats: {
+      ticks: cluster.now,
+      faults: faults + midReady,
+      elections: cluster.checker.leaders().size,
+      commits: cluster.checker.committedIndex(),
+      proposals: cluster.ledger.proposed,
+      acknowledged: cluster.ledger.acknowledged().length,
+      messages: cluster.network.stats.sent,
+    },
+  };
+}
+
+/** Maybe injects faults this tick; returns how many. */
+function injectFaults(cluster: SimCluster, prng: Prng, chaos: number): number {
+  let faults = 0;
+  const ids = cluster.ids;
+  const live = cluster.liveIds();
+  const leader = cluster.leader();
+  // Crashes: the leader often, and sometimes even a majority down at once.
+  if (prng.chance(0.01 * chaos) && live.length > Math.floor(ids.length / 2)) {
+    const victim = leader && prng.chance(0.4) ? leader : prng.pick(live);
+    cluster.crash(victim, victim === leader ? "leader crash" : "crash");
+    faults++;
+  }
+  for (const id of ids) {
+    if (!cluster.node(id).alive && prng.chance(0.05)) cluster.restart(id);
+  }
+  if (prng.chance(0.008 * chaos)) {
+    const shuffled = prng.shuffle(ids);
+    const cut = prng.int(1, ids.length - 1);
+    cluster.partition(shuffled.slice(0, cut), shuffled.slice(cut));
+    faults++;
+  }
+  if (leader && prng.chance(0.004 * chaos)) {
+    cluster.isolate(leader);
+    faults++;
+  }
+  if (prng.chance(0.004 * chaos)) {
+    const from = prng.pick(ids);
+    cluster.blockLink(from, prng.pick(ids.filter((id) => id !== from)));
+    faults++;
+  }
+  if (prng.chance(0.02)) cluster.heal();
+  if (prng.chance(0.01 * chaos)) {
+    cluster.setNetwork({
+      lossRate: prng.pick([0, 0, 0.02, 0.1, 0.3]),
+      dupRate: prng.pick([0, 0, 0.05, 0.2]),
+      minLatencyTicks: 1,
+      maxExtraDelayTicks: prng.pick([0, 0, 1, 3, 8]),
+    });
+    faults++;
+  }
+  if (leader && prng.chance(0.004)) {
+    cluster.transferLeadership(prng.pick(ids.filter((id) => id !== leader)));
+    faults++;
+  }
+  if (prng.chance(0.002)) {
+    const follower = cluster.liveIds().filter((id) => cluster.status(id).role !== Role.Leader);
+    if (follower.length > 0) cluster.campaign(prng.pick(follower));
+    faults++;
+  }
+  return faults;
+}
+
+/** Client traffic: single proposals, bursts, and linearizable reads, to whoever is leader. */
+function driveClients(cluster: SimCluster, prng: Prng): void {
+  if (prng.chance(0.3)) cluster.propose(1);
+  if (prng.chance(0.02)) cluster.propose(prng.int(2, MAX_BURST_ENTRIES));
+  if (prng.chance(0.05)) cluster.readIndex();
+}
+
+/**
+ * Faults stop; within the bound a leader must commit a fresh proposal that every node applies. The bound
+ * is LIVENESS_ELECTION_TIMEOUTS election timeouts, plus the time to stream the longest log to a follower
+ * at the profile's pipeline width (maxEntriesPerAppend × maxInflightAppends per round trip), since a
+ * node that slept through most of the run must catch up before it can apply the fresh entry.
+ */
+function healAndCheckLiveness(cluster: SimCluster, config: Partial<SimRaftConfig>): void {
+  cluster.trace.add(cluster.now, "=== faults stop: heal, restart every node, reliable network ===");
+  cluster.midReadyCrashRate = 0;
+  cluster.heal();
+  cluster.setNetwork({ lossRate: 0, dupRate: 0, minLatencyTicks: 1, maxExtraDelayTicks: 0 });
+  for (const id of cluster.ids) cluster.restart(id);
+  const longestLog = Math.max(...cluster.allNodes().map((node) => node.raft().lastIndex()));
+  const entriesPerRoundTrip = (config.maxEntriesPerAppend ?? 1) * (config.maxInflightAppends ?? 1);
+  const roundTripTicks = 2;
+  const boundTicks = LIVENESS_ELECTION_TIMEOUTS * cluster.electionTimeoutTicks + Math.ceil(longestLog / entriesPerRoundTrip) * roundTripTicks;
+  const start = cluster.now;
+  let fresh: { index: number; payload: string; leader: NodeId } | null = null;
+  while (cluster.now - start <= boundTicks) {
+    const leader = cluster.leader();
+    if (fresh && leader !== fresh.leader) fresh = null; // the proposal may be lost with its leader: ask again
+    if (!fresh && leader) {
+      const { result, payloads } = cluster.propose(1, leader);
+      if (result.ok) fresh = { index: result.firstIndex, payload: payloads[0]!, leader };
+    }
+    if (fresh && cluster.checker.appliedAt(fresh.index)?.endsWith(`:${fresh.payload}`) && cluster.allNodes().every((node) => (node.status()?.appliedIndex ?? 0) >= fresh!.index)) {
+      cluster.trace.add(cluster.now, `liveness: ${fresh.payload} applied on every node ${cluster.now - start} ticks after faults stopped`);
+      return;
+    }
+    cluster.step();
+  }
+  throw new LivenessViolation(
+    `no fresh proposal applied on every node within ${boundTicks} ticks after faults stopped (longest log ${longestLog}) ` +
+      `(leader ${cluster.leader() ?? "none"}, proposal ${fresh ? `${fresh.payload} at ${fresh.index}` : "not accepted"})\n${cluster.describe()}`,
+  );
+}

@@ -1,0 +1,235 @@
+/**
+ * One simulated node: a RaftCore, its MemoryRaftStorage ("disk") and the state machine it applies to. Its
+ * driver follows the Ready contract exactly: persist hard state and entries in one atomic step, then send
+ * the messages, then apply the committed entries in order, then advance. A crash drops the core and all it
+ * had not persisted; a restart builds a new core from what the storage holds, with an empty state machine
+ * that is rebuilt by applying again from index 1.
+ */
+import { RaftCore, type ProposeResult, type ReadIndexResult, type TransferResult } from "../../src/raft/core.js";
+import type { RaftConfig } from "../../src/raft/config.js";
+import type { Message, NodeId, RaftStatus, Ready } from "../../src/raft/types.js";
+import { MemoryRaftStorage } from "../../src/storage/memory-raft-storage.js";
+import type { SafetyChecker } from "./checker.js";
+import type { ProposalLedger } from "./ledger.js";
+import { describeEntry, entryPayload } from "./payload.js";
+
+/**
+ * Readies one drain may handle. A restarted node re-applies its whole log in maxEntriesPerApply batches,
+ * so this is generous; a core still producing work after this many is livelocked.
+ */
+export const MAX_READIES_PER_DRAIN = 10_000;
+
+/** What a node needs from the cluster around it. */
+export interface SimNodeEnv {
+  readonly checker: SafetyChecker;
+  readonly ledger: ProposalLedger;
+  /** Adds a trace line at the current tick. */
+  trace(line: string | (() => string)): void;
+  /** Hands a message to the network. */
+  send(message: Message): void;
+  /** Asked once per Ready that has messages: crash at the fault point of the driver now? */
+  crashInsideReady(id: NodeId): boolean;
+}
+
+/** Driver variants; the default is the correct driver. */
+export interface SimNodeOptions {
+  /**
+   * TEST ONLY, deliberately broken: send a Ready's messages before persisting it, with the crash fault
+   * point between the two. A vote or an acknowledgement can then outlive the state it promised, which
+   * the checker must catch.
+   */
+  readonly unsafeSendBeforePersist: boolean;
+}
+
+/** Counters for the run summary. */
+export interface SimNodeStats {
+  readies: number;
+  applied: number;
+  crashes: number;
+  midReadyCrashes: number;
+}
+
+export class SimNode {
+  readonly id: NodeId;
+  /** The node's disk: it survives crashes. */
+  readonly storage = new MemoryRaftStorage();
+  readonly stats: SimNodeStats = { readies: 0, applied: 0, crashes: 0, midReadyCrashes: 0 };
+  private core: RaftCore | null;
+  /** The state machine: the payload of every entry applied in this life, in index order (`noop` for no-ops). */
+  private appliedLog: string[] = [];
+  /** Counts the node's lives, so answers to a crashed life are not mistaken for answers to this one. */
+  private life = 1;
+
+  constructor(
+    private readonly config: RaftConfig,
+    private readonly env: SimNodeEnv,
+    private readonly options: SimNodeOptions,
+  ) {
+    this.id = config.id;
+    this.core = new RaftCore(config, this.storage.loadSync());
+  }
+
+  get alive(): boolean {
+    return this.core !== null;
+  }
+
+  get incarnation(): number {
+    return this.life;
+  }
+
+  /** The live core; throws when the node is down (a scenario bug). */
+  raft(): RaftCore {
+    if (!this.core) throw new Error(`node ${this.id} is down`);
+    return this.core;
+  }
+
+  /** What this life of the node applied: applied()[i - 1] is the payload at index i. */
+  applied(): readonly string[] {
+    return this.appliedLog;
+  }
+
+  /** The node's status, or null while it is down. */
+  status(): RaftStatus | null {
+    return this.core?.status() ?? null;
+  }
+
+  tick(): void {
+    this.raft().tick();
+    this.drain();
+  }
+
+  /** Delivers a message; a down node loses it. */
+  deliver(message: Message): void {
+    if (!this.core) return;
+    this.core.step(message);
+    this.drain();
+  }
+
+  propose(payloads: readonly Uint8Array[]): ProposeResult {
+    const result = this.raft().propose(payloads);
+    if (result.ok) this.env.ledger.onAccepted(this.id, this.life, result.term, result.firstIndex, payloads);
+    this.drain();
+    return result;
+  }
+
+  campaign(): void {
+    this.raft().campaign();
+    this.drain();
+  }
+
+  transferLeadership(target: NodeId): TransferResult {
+    const result = this.raft().transferLeadership(target);
+    this.drain();
+    return result;
+  }
+
+  readIndex(): ReadIndexResult {
+    const result = this.raft().readIndex();
+    if (result.ok) this.env.checker.onReadIssued(this.readKey(result.requestId));
+    this.drain();
+    return result;
+  }
+
+  /** Loses everything not persisted: the core, its unsent messages, the applied state machine. */
+  crash(reason: string): void {
+    if (!this.core) return;
+    this.core = null;
+    this.appliedLog = [];
+    this.stats.crashes++;
+    this.env.checker.onCrash(this.id);
+    this.env.trace(`${this.id} crashed (${reason})`);
+  }
+
+  /** Starts a new life from exactly what the storage holds. */
+  restart(): void {
+    if (this.core) throw new Error(`node ${this.id} is already running`);
+    const persisted = this.storage.loadSync();
+    this.life++;
+    this.core = new RaftCore(this.config, persisted);
+    const hs = persisted.hardState;
+    this.env.trace(`${this.id} restarted: term=${hs.term} vote=${hs.vote || "-"} commit=${hs.commit} last=${persisted.entries.length}`);
+    this.env.checker.onRestart(this.id, persisted, this.core);
+    this.drain();
+  }
+
+  /** Handles Readies until the core has none (bounded), then reports the node's state to the checker. */
+  drain(): void {
+    for (let round = 0; this.core?.hasReady(); round++) {
+      if (round >= MAX_READIES_PER_DRAIN) throw new Error(`${this.id} still has a Ready after ${MAX_READIES_PER_DRAIN} in a row: livelock`);
+      this.handleReady(this.core);
+    }
+    if (this.core) {
+      this.env.checker.onStatus(this.id, this.core);
+      this.env.checker.onQuiescent(this.id, this.core);
+    }
+  }
+
+  private handleReady(core: RaftCore): void {
+    const ready = core.ready();
+    this.stats.readies++;
+    this.env.checker.onReady(this.id, ready, core);
+    // Messages get their own trace lines; a Ready that only sends is not worth a line.
+    if (ready.hardState || ready.entries.length > 0 || ready.committedEntries.length > 0 || ready.readStates.length > 0) {
+      this.env.trace(() => describeReady(this.id, ready));
+    }
+    if (this.options.unsafeSendBeforePersist) {
+      this.send(ready);
+      if (this.crashesHere(ready, "after sending, before persisting")) return;
+      this.persist(ready);
+    } else {
+      this.persist(ready);
+      if (this.crashesHere(ready, "after persisting, before sending")) return;
+      this.send(ready);
+    }
+    for (const entry of ready.committedEntries) {
+      this.env.checker.onApply(this.id, entry);
+      this.env.ledger.onApplied(this.id, this.life, entry);
+      this.appliedLog.push(entryPayload(entry));
+      this.stats.applied++;
+    }
+    for (const state of ready.readStates) this.env.checker.onReadState(this.readKey(state.requestId), state);
+    core.advance(ready);
+    this.env.checker.onStatus(this.id, core);
+  }
+
+  /** The storage write: one atomic step, checked first so a violation names the property. */
+  private persist(ready: Ready): void {
+    if (ready.hardState === null && ready.entries.length === 0) return;
+    const step = { hardState: ready.hardState, entries: ready.entries };
+    this.env.checker.onPersist(this.id, step);
+    this.storage.saveSync(step);
+  }
+
+  private send(ready: Ready): void {
+    for (const message of ready.messages) {
+      this.env.checker.onSend(message);
+      this.env.send(message);
+    }
+  }
+
+  private crashesHere(ready: Ready, where: string): boolean {
+    if (ready.messages.length === 0 || !this.env.crashInsideReady(this.id)) return false;
+    this.stats.midReadyCrashes++;
+    this.crash(where);
+    return true;
+  }
+
+  private readKey(requestId: number): string {
+    return `${this.id}#${this.life}:${requestId}`;
+  }
+}
+
+/** `n1 ready: hs=3/n1/5 persist=6..8 send=4 apply=5..6 reads=1` (only the parts present). */
+function describeReady(id: NodeId, ready: Ready): string {
+  const parts = [`${id} ready:`];
+  if (ready.hardState) parts.push(`hs=${ready.hardState.term}/${ready.hardState.vote || "-"}/${ready.hardState.commit}`);
+  const range = (entries: Ready["entries"]): string => {
+    const first = entries[0]!;
+    return entries.length === 1 ? describeEntry(first) : `${describeEntry(first)}..${describeEntry(entries[entries.length - 1]!)}`;
+  };
+  if (ready.entries.length > 0) parts.push(`persist=${range(ready.entries)}`);
+  if (ready.messages.length > 0) parts.push(`send=${ready.messages.length}`);
+  if (ready.committedEntries.length > 0) parts.push(`apply=${range(ready.committedEntries)}`);
+  if (ready.readStates.length > 0) parts.push(`reads=${ready.readStates.map((r) => `#${r.requestId}@${r.index}`).join(",")}`);
+  return parts.join(" ");
+}
