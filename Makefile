@@ -10,7 +10,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-.PHONY: install build generate test run sim clean
+.PHONY: install build generate test run sim sim-demo clean
 install: node_modules/.package-lock.json
 
 PROTOS := $(wildcard proto/raftq/v1/*.proto)
@@ -32,9 +32,13 @@ build: install generate
 test: build
 	npx vitest run --dir test
 
-## run: the main job.
+## run: the main job: a local 3-node cluster in the foreground (data in ./data, Ctrl-C stops it cleanly).
 run: build
-	node dist/src/cli/main.js demo-sim
+	node --enable-source-maps dist/src/cli/main.js local-cluster
+
+## sim-demo: a simulated 3-node cluster electing, replicating and re-electing after a crash, told in prose.
+sim-demo: build
+	node dist/test/sim/demo.js
 
 ## sim: the randomized simulator sweep (SEEDS=n seeds), or replay one seed with a full trace (SEED=n).
 sim: build

@@ -10,15 +10,21 @@ import {
   renderQueueList,
   renderQueueStats,
 } from "./format.js";
+import {
+  MAX_DEDUP_WINDOW_MS,
+  MAX_DELAY_MS,
+  MAX_LEASE_MESSAGES,
+  MAX_MAX_DELIVERIES,
+  MAX_MAX_LENGTH,
+  MAX_MAX_MESSAGE_BYTES,
+  MAX_VISIBILITY_TIMEOUT_MS,
+  MAX_WAIT_MS,
+} from "../queue/limits.js";
 import { CliError, type CliOutput } from "./output.js";
 
 /** Where the client commands look for the cluster unless --addr or RAFTQ_ADDR says otherwise. */
 export const DEFAULT_ADDRESSES = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003";
 
-/** Longest wait the server accepts for a long-polling dequeue (queue.proto). */
-const MAX_WAIT_MS = 20_000;
-/** Longest delay or lease the server accepts: 12 h (queue.proto). */
-const MAX_DURATION_MS = 43_200_000;
 /** How many queues `raftq queues` asks for stats at once. */
 const STATS_CONCURRENCY = 16;
 
@@ -38,15 +44,15 @@ export function registerClientCommands(program: Command, output: CliOutput): voi
     .argument("<queue>", "the queue's name")
     .argument("<body>", "the message body as text; '-' reads it from stdin")
     .option("--key <key>", "idempotency key: a repeat within the queue's dedup window enqueues nothing (default: a random UUID)")
-    .option("--delay-ms <ms>", "keep the message invisible for this long (0..43200000)", integer(0, MAX_DURATION_MS))
-    .option("--header <key=value>", "a header delivered with the message; repeat for more", collectHeader, {})
+    .option("--delay-ms <ms>", `keep the message invisible for this long (0..${MAX_DELAY_MS})`, integer(0, MAX_DELAY_MS))
+    .option("--header <key=value>", "a header delivered with the message; repeat for more", collectHeader)
     .action(
-      withClient<[string, string], ConnectionFlags & { key?: string; delayMs?: number; header: Record<string, string> }>(
+      withClient<[string, string], ConnectionFlags & { key?: string; delayMs?: number; header?: Record<string, string> }>(
         async (client, [queue, body], flags) => {
           const result = await client.enqueue(queue, body === "-" ? await readStdin() : body, {
             ...(flags.key === undefined ? {} : { idempotencyKey: flags.key }),
             delayMs: flags.delayMs ?? 0,
-            headers: flags.header,
+            headers: flags.header ?? {},
           });
           if (flags.json) printJson(result);
           else print(result.duplicate ? `duplicate: already enqueued as id ${result.id}\n` : `enqueued id ${result.id}\n`);
@@ -56,9 +62,9 @@ export function registerClientCommands(program: Command, output: CliOutput): voi
 
   clientCommand(program, "dequeue", "lease messages from a queue and print them (id, delivery count, receipt, body)")
     .argument("<queue>", "the queue's name")
-    .option("--max <n>", "most messages to lease (1..1000)", integer(1, 1000), 1)
-    .option("--visibility-ms <ms>", "lease length (default: the queue's visibility timeout)", integer(1, MAX_DURATION_MS))
-    .option("--wait-ms <ms>", "wait this long for a message when none is ready (0..20000)", integer(0, MAX_WAIT_MS), 0)
+    .option("--max <n>", `most messages to lease (1..${MAX_LEASE_MESSAGES})`, integer(1, MAX_LEASE_MESSAGES), 1)
+    .option("--visibility-ms <ms>", `lease length (1..${MAX_VISIBILITY_TIMEOUT_MS}; default: the queue's visibility timeout)`, integer(1, MAX_VISIBILITY_TIMEOUT_MS))
+    .option("--wait-ms <ms>", `wait this long for a message when none is ready (0..${MAX_WAIT_MS})`, integer(0, MAX_WAIT_MS), 0)
     .option("--ack", "ack the messages right after printing them")
     .action(
       withClient<[string], ConnectionFlags & { max: number; visibilityMs?: number; waitMs: number; ack?: boolean }>(
@@ -95,7 +101,7 @@ export function registerClientCommands(program: Command, output: CliOutput): voi
   clientCommand(program, "nack", "give leased messages back to the queue, by id or by receipt")
     .argument("<queue>", "the queue's name")
     .argument("<ref...>", "message ids (digits) or receipts of leased messages")
-    .option("--delay-ms <ms>", "the messages become ready again after this long (0..43200000)", integer(0, MAX_DURATION_MS), 0)
+    .option("--delay-ms <ms>", `the messages become ready again after this long (0..${MAX_DELAY_MS})`, integer(0, MAX_DELAY_MS), 0)
     .action(
       withClient<[string, string[]], ConnectionFlags & { delayMs: number }>(async (client, [queue, refs], flags) => {
         const result = await client.nack(queue, { ...parseRefs(refs), delayMs: flags.delayMs });
@@ -127,12 +133,12 @@ export function registerClientCommands(program: Command, output: CliOutput): voi
 
   clientCommand(program, "create-queue", "create a queue (idempotent for identical settings); omitted settings take the server defaults")
     .argument("<queue>", "the queue's name: 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit")
-    .option("--max-deliveries <n>", "dead-letter a message after this many deliveries (0 = never, max 1000)", integer(0, 1000))
+    .option("--max-deliveries <n>", `dead-letter a message after this many deliveries (0 = never, max ${MAX_MAX_DELIVERIES})`, integer(0, MAX_MAX_DELIVERIES))
     .option("--dead-letter-queue <queue>", "where dead-lettered messages go (default: they are dropped)")
-    .option("--visibility-timeout-ms <ms>", "default lease length (1..43200000, default 30000)", integer(1, MAX_DURATION_MS))
-    .option("--max-length <n>", "most messages held: ready, delayed and leased (1..10000000, default 1000000)", integer(1, 10_000_000))
-    .option("--max-message-bytes <n>", "largest body accepted (1..4194304, default 1048576)", integer(1, 4_194_304))
-    .option("--dedup-window-ms <ms>", "how long an idempotency key is remembered (1..86400000, default 300000)", integer(1, 86_400_000))
+    .option("--visibility-timeout-ms <ms>", `default lease length (1..${MAX_VISIBILITY_TIMEOUT_MS}, default 30000)`, integer(1, MAX_VISIBILITY_TIMEOUT_MS))
+    .option("--max-length <n>", `most messages held: ready, delayed and leased (1..${MAX_MAX_LENGTH}, default 1000000)`, integer(1, MAX_MAX_LENGTH))
+    .option("--max-message-bytes <n>", `largest body accepted (1..${MAX_MAX_MESSAGE_BYTES}, default 1048576)`, integer(1, MAX_MAX_MESSAGE_BYTES))
+    .option("--dedup-window-ms <ms>", `how long an idempotency key is remembered (1..${MAX_DEDUP_WINDOW_MS}, default 300000)`, integer(1, MAX_DEDUP_WINDOW_MS))
     .action(
       withClient<[string], ConnectionFlags & QueueSettings>(async (client, [queue], flags) => {
         const settings: QueueSettings = {
@@ -237,7 +243,7 @@ function integer(min: number, max: number): (value: string) => number {
 }
 
 /** Accumulates repeated `--header key=value` flags. */
-function collectHeader(value: string, headers: Record<string, string>): Record<string, string> {
+function collectHeader(value: string, headers: Record<string, string> | undefined): Record<string, string> {
   const equals = value.indexOf("=");
   if (equals <= 0) throw new InvalidArgumentError(`expected key=value, e.g. content-type=text/plain.`);
   return { ...headers, [value.slice(0, equals)]: value.slice(equals + 1) };

@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { isRaftqError } from "../client/index.js";
 import { registerClientCommands } from "./client-commands.js";
 import type { CliOutput } from "./output.js";
+import { registerLocalClusterCommand } from "./local-cluster-command.js";
 import { registerServeCommand } from "./serve-command.js";
 
 export const EXIT_OK = 0;
@@ -18,6 +19,7 @@ export function createProgram(output: CliOutput): Command {
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   registerServeCommand(program);
+  registerLocalClusterCommand(program);
   registerClientCommands(program, output);
   return program;
 }

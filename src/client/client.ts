@@ -39,7 +39,10 @@ export interface OutgoingMessage extends EnqueueOptions {
   body: Body;
 }
 
-/** Where an enqueued message went: its `id`, and `duplicate` when its key was already seen (nothing enqueued). */
+/**
+ * Where an enqueued message went: its `id`, and `duplicate` when its key was already seen and nothing was
+ * enqueued, which also happens when a retry of this client finds that its lost first attempt went through.
+ */
 export type EnqueueResult = EnqueueResponse__Output;
 
 /** `ids[i]` and `duplicates[i]` describe message i of the batch. */

@@ -76,6 +76,20 @@ export function leaderFromMetadata(metadata: grpc.Metadata | undefined): string 
   return typeof value === "string" && value !== "" ? value : undefined;
 }
 
+/** How a long-lived stream may end for reasons of connection or leadership rather than of the request. */
+const STREAM_BREAK_CODES: ReadonlySet<grpc.status> = new Set([
+  grpc.status.OK, // ended by the server while the client still wanted it: e.g. the node shut down
+  grpc.status.CANCELLED, // cancelled by the server side (this process's own cancels are checked first)
+  grpc.status.UNKNOWN, // a node failing while relaying to the leader
+  grpc.status.INTERNAL, // a connection reset mid-stream
+  grpc.status.UNAVAILABLE,
+]);
+
+/** True when a stream (Subscribe, EnqueueStream) that ended with `code` is worth opening again. */
+export function isStreamBreak(code: grpc.status): boolean {
+  return STREAM_BREAK_CODES.has(code);
+}
+
 function isServiceError(error: unknown): error is grpc.ServiceError {
   return error instanceof Error && typeof (error as Partial<grpc.ServiceError>).code === "number" && "metadata" in error;
 }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import type { ProtoGrpcType } from "../generated/queue.js";
 import type { ClusterClient } from "../generated/raftq/v1/Cluster.js";
@@ -36,7 +37,10 @@ export class NodePool {
   private cursor = 0;
   private readonly closedController = new AbortController();
 
-  constructor(private readonly options: ResolvedClientOptions) {}
+  constructor(private readonly options: ResolvedClientOptions) {
+    // Every call sleeping between retries listens here; their number is the caller's concurrency, not a leak.
+    setMaxListeners(0, this.closedController.signal);
+  }
 
   /** host:port of the node believed to lead, if any. */
   get leaderAddress(): string | undefined {

@@ -4,7 +4,7 @@ import type { EnqueueStreamRequest } from "../generated/raftq/v1/EnqueueStreamRe
 import type { EnqueueStreamResponse__Output } from "../generated/raftq/v1/EnqueueStreamResponse.js";
 import { ReconnectPacer, backoffDelayMs } from "./backoff.js";
 import type { Body, EnqueueOptions, EnqueueResult } from "./client.js";
-import { RaftqError, errorFromStatus, leaderFromMetadata, toRaftqError } from "./errors.js";
+import { RaftqError, errorFromStatus, isStreamBreak, leaderFromMetadata, toRaftqError } from "./errors.js";
 import { enqueueRequest } from "./requests.js";
 import type { StreamContext } from "./subscription.js";
 
@@ -48,8 +48,6 @@ export interface Publisher {
 export const MAX_PUBLISHER_IN_FLIGHT = 10_000;
 export const DEFAULT_PUBLISHER_IN_FLIGHT = 64;
 
-/** Stream end codes after which a new stream (after a backoff) may succeed. */
-const REOPEN_CODES: ReadonlySet<grpc.status> = new Set([grpc.status.OK, grpc.status.UNAVAILABLE, grpc.status.CANCELLED]);
 
 type EnqueueStream = grpc.ClientDuplexStream<EnqueueStreamRequest, EnqueueStreamResponse__Output>;
 
@@ -254,7 +252,7 @@ export class StreamPublisher implements Publisher {
       status.code === grpc.status.OK
         ? new RaftqError(grpc.status.UNAVAILABLE, `the publish stream to "${this.queue}" was ended by the server`, { address: stream.address })
         : errorFromStatus(status, stream.address);
-    if (!REOPEN_CODES.has(status.code) || pool.isClosed) {
+    if (!isStreamBreak(status.code) || pool.isClosed) {
       pool.learnLeader(error.leader);
       this.failAll(error);
       return;

@@ -3,7 +3,7 @@ import type { Delivery__Output } from "../generated/raftq/v1/Delivery.js";
 import type { SubscribeRequest } from "../generated/raftq/v1/SubscribeRequest.js";
 import { ReconnectPacer, sleep } from "./backoff.js";
 import { LeasedDelivery, type Delivery, type LeaseActions } from "./delivery.js";
-import { RaftqError, errorFromStatus, leaderFromMetadata } from "./errors.js";
+import { RaftqError, errorFromStatus, isStreamBreak, leaderFromMetadata } from "./errors.js";
 import type { NodePool } from "./node-pool.js";
 import type { ResolvedClientOptions } from "./options.js";
 
@@ -27,6 +27,12 @@ export interface Subscription extends AsyncIterableIterator<Delivery, undefined,
   /** The queue consumed. */
   readonly queue: string;
 
+  /** The next delivery; done once the subscription has ended. Rejects with a RaftqError when it cannot go on. */
+  next(): Promise<IteratorResult<Delivery, undefined>>;
+
+  /** Ends the subscription (what `break` in a `for await` calls) and resolves once it has ended. */
+  return(): Promise<IteratorResult<Delivery, undefined>>;
+
   /** Ends the subscription: the stream is cancelled and a pending `next()` resolves as done. */
   close(): void;
 }
@@ -39,8 +45,6 @@ export interface StreamContext {
   readonly onEnded: (owner: object) => void;
 }
 
-/** Stream end codes after which subscribing again (after a backoff) may succeed. */
-const RESUBSCRIBE_CODES: ReadonlySet<grpc.status> = new Set([grpc.status.OK, grpc.status.UNAVAILABLE, grpc.status.CANCELLED]);
 
 /**
  * A Subscription over Queue.Subscribe. The grpc stream is read in flowing mode without local limit:
@@ -105,10 +109,8 @@ export class StreamSubscription implements Subscription {
         const attempt = { progressed: false, finished: undefined as grpc.StatusObject | undefined };
         const call = node.queue.Subscribe(this.request);
         this.call = call;
-        call.on("metadata", (metadata: grpc.Metadata) => {
-          attempt.progressed = true;
-          pool.learnLeader(leaderFromMetadata(metadata));
-        });
+        // Headers alone are no progress: a relaying follower sends them before it finds out there is no leader.
+        call.on("metadata", (metadata: grpc.Metadata) => pool.learnLeader(leaderFromMetadata(metadata)));
         call.on("data", (message: Delivery__Output) => {
           attempt.progressed = true;
           this.buffered.push(new LeasedDelivery(this.queue, message, this.actions));
@@ -135,7 +137,7 @@ export class StreamSubscription implements Subscription {
           status.code === grpc.status.OK
             ? new RaftqError(grpc.status.UNAVAILABLE, `the subscription to "${this.queue}" was ended by the server`, { address: node.address })
             : errorFromStatus(status, node.address);
-        if (!RESUBSCRIBE_CODES.has(status.code)) {
+        if (!isStreamBreak(status.code)) {
           pool.learnLeader(error.leader);
           throw error;
         }

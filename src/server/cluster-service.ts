@@ -59,9 +59,10 @@ export function clusterServiceHandlers(node: RaftNode<unknown>, peers: PeerAddre
     },
     TransferLeadership(call, callback) {
       const deadlineMs = answerByMs(call);
-      const work = node.status().role === Role.Leader
-        ? handOverLeadership(node, call.request.targetId, deadlineMs).then((leaderId) => ({ leaderId }))
-        : forwarder.forwardClusterUnary(call, deadlineMs, (client) => client.transferLeadership);
+      const work = (async () =>
+        node.status().role === Role.Leader
+          ? { leaderId: await handOverLeadership(node, call.request.targetId, deadlineMs) }
+          : forwarder.forwardClusterUnary(call, deadlineMs, (client) => client.transferLeadership))();
       work.then(
         (response) => callback(null, response),
         (error: unknown) => {

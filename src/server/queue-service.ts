@@ -41,7 +41,9 @@ function unary<Req, Res>(
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const deadlineMs = answerByMs(call);
-    const work = leader.node.isLeader() ? onLeader(call.request, deadlineMs, call) : forwarder.forwardUnary(call, deadlineMs, forward);
+    // Async so that a synchronous throw (e.g. no leader to forward to) still becomes a proper status.
+    const work = (async () =>
+      leader.node.isLeader() ? onLeader(call.request, deadlineMs, call) : forwarder.forwardUnary(call, deadlineMs, forward))();
     work.then(
       (response) => {
         call.sendMetadata(leaderMetadata(forwarder.leaderAddress()));

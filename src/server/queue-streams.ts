@@ -30,7 +30,8 @@ function endWithError(call: grpc.ServerWritableStream<unknown, unknown> | Enqueu
 export function subscribeHandler(leader: QueueLeader, forwarder: LeaderForwarder, shutdown: AbortSignal): grpc.handleServerStreamingCall<SubscribeRequest__Output, DeliveryMessage> {
   return (call: SubscribeCall) => {
     const cancellation = cancellationOf(call, shutdown);
-    const work = leader.node.isLeader() ? subscribeOnLeader(leader, call, cancellation.signal) : relaySubscribe(forwarder, call, cancellation.signal);
+    const work = (async () =>
+      leader.node.isLeader() ? subscribeOnLeader(leader, call, cancellation.signal) : relaySubscribe(forwarder, call, cancellation.signal))();
     work.then(
       () => call.end(),
       (error: unknown) => endWithError(call, error, forwarder.leaderAddress()),
@@ -91,7 +92,8 @@ async function relaySubscribe(forwarder: LeaderForwarder, call: SubscribeCall, s
 export function enqueueStreamHandler(leader: QueueLeader, forwarder: LeaderForwarder, shutdown: AbortSignal): grpc.handleBidiStreamingCall<EnqueueStreamRequest__Output, EnqueueStreamResponse> {
   return (call: EnqueueStreamCall) => {
     const cancellation = cancellationOf(call, shutdown);
-    const work = leader.node.isLeader() ? enqueueStreamOnLeader(leader, call, cancellation.signal) : relayEnqueueStream(forwarder, call, cancellation.signal);
+    const work = (async () =>
+      leader.node.isLeader() ? enqueueStreamOnLeader(leader, call, cancellation.signal) : relayEnqueueStream(forwarder, call, cancellation.signal))();
     work.then(
       () => call.end(),
       (error: unknown) => endWithError(call, error, forwarder.leaderAddress()),

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { mkdir } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
@@ -7,7 +8,7 @@ import { defaultRaftConfig } from "../raft/config.js";
 import type { NodeId } from "../raft/types.js";
 import { QueueStateMachine } from "../queue/state-machine.js";
 import { LevelRaftStorage } from "../storage/level-raft-storage.js";
-import { GrpcPeerTransport, MAX_PEER_MESSAGE_BYTES, RAFT_SERVICE, raftServiceHandlers } from "../transport/peer-transport.js";
+import { GrpcPeerTransport, MAX_PEER_MESSAGE_BYTES, RAFT_SERVICE, RaftInbound } from "../transport/peer-transport.js";
 import { clusterServiceHandlers, handOverLeadership } from "./cluster-service.js";
 import { CLUSTER_SERVICE, LeaderForwarder, QUEUE_SERVICE } from "./leader-forwarder.js";
 import type { PeerAddresses } from "./peers.js";
@@ -44,6 +45,7 @@ export class RaftqServer {
     readonly options: ServerOptions,
     readonly node: RaftNode<QueueApplyResult>,
     private readonly grpcServer: grpc.Server,
+    private readonly raftInbound: RaftInbound,
     private readonly storage: LevelRaftStorage,
     private readonly forwarder: LeaderForwarder,
     private readonly shutdownController: AbortController,
@@ -74,12 +76,15 @@ export class RaftqServer {
     const forwarder = new LeaderForwarder(node as RaftNode<unknown>, peers);
     const leader = new QueueLeader(node, stateMachine, waiter, options.autoCreateQueues, logger);
     const shutdownController = new AbortController();
+    // Every call in flight listens for shutdown; there is no meaningful listener limit here.
+    setMaxListeners(0, shutdownController.signal);
 
     const grpcServer = new grpc.Server({
       "grpc.max_receive_message_length": MAX_PEER_MESSAGE_BYTES,
       "grpc.keepalive_permit_without_calls": 1,
     });
-    grpcServer.addService(RAFT_SERVICE, raftServiceHandlers((message) => node.receive(message), logger));
+    const raftInbound = new RaftInbound((message) => node.receive(message), logger);
+    grpcServer.addService(RAFT_SERVICE, raftInbound.handlers());
     grpcServer.addService(QUEUE_SERVICE, queueServiceHandlers(leader, forwarder, shutdownController.signal));
     grpcServer.addService(CLUSTER_SERVICE, clusterServiceHandlers(node as RaftNode<unknown>, peers, forwarder));
     const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((name) => [name, "NOT_SERVING"])));
@@ -99,7 +104,7 @@ export class RaftqServer {
     const otherPeers = new Map([...peers].filter(([peerId]) => peerId !== id));
     node.start(new GrpcPeerTransport(otherPeers, logger, (peer) => node.peerUnreachable(peer)));
     logger.info({ id, listen: options.listen, port, peers: Object.fromEntries(peers), dataDir: options.dataDir }, "raftq node started");
-    return new RaftqServer(options, node, grpcServer, storage, forwarder, shutdownController, port);
+    return new RaftqServer(options, node, grpcServer, raftInbound, storage, forwarder, shutdownController, port);
   }
 
   /**
@@ -131,6 +136,8 @@ export class RaftqServer {
         clearTimeout(force);
         resolve();
       });
+      // Peers keep their streams to us open forever; end them once no new call can arrive.
+      this.raftInbound.closeAll();
     });
     this.forwarder.close();
     await this.node.stop();

@@ -121,19 +121,42 @@ class PeerLink {
   }
 }
 
-/** The server half: decodes every batch on an inbound stream and hands each message to the node. */
-export function raftServiceHandlers(deliver: (message: Message) => void, logger: Logger): grpc.UntypedServiceImplementation {
-  return {
-    stream(call: grpc.ServerReadableStream<RaftBatch__Output, RaftStreamClosed>, callback: grpc.sendUnaryData<RaftStreamClosed>) {
-      call.on("data", (batch: RaftBatch__Output) => {
-        for (const wire of batch.messages) {
-          const message = messageFromWire(wire);
-          if (typeof message === "string") logger.warn({ peer: call.getPeer() }, message);
-          else deliver(message);
-        }
-      });
-      call.on("end", () => callback(null, {}));
-      call.on("error", () => undefined);
-    },
-  };
+/** The server half of the peer streams: delivers inbound messages, and can end the streams at shutdown. */
+export class RaftInbound {
+  private readonly open = new Set<() => void>();
+
+  constructor(
+    private readonly deliver: (message: Message) => void,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The Raft service implementation: decodes every batch on an inbound stream and hands each message on. */
+  handlers(): grpc.UntypedServiceImplementation {
+    return {
+      stream: (call: grpc.ServerReadableStream<RaftBatch__Output, RaftStreamClosed>, callback: grpc.sendUnaryData<RaftStreamClosed>) => {
+        let finished = false;
+        const finish = (): void => {
+          if (finished) return;
+          finished = true;
+          this.open.delete(finish);
+          callback(null, {});
+        };
+        this.open.add(finish);
+        call.on("data", (batch: RaftBatch__Output) => {
+          for (const wire of batch.messages) {
+            const message = messageFromWire(wire);
+            if (typeof message === "string") this.logger.warn({ peer: call.getPeer() }, message);
+            else this.deliver(message);
+          }
+        });
+        call.on("end", finish);
+        call.on("error", () => this.open.delete(finish));
+      },
+    };
+  }
+
+  /** Ends every inbound stream, so a graceful server shutdown need not wait for peers to hang up. */
+  closeAll(): void {
+    for (const finish of [...this.open]) finish();
+  }
 }

@@ -86,6 +86,8 @@ export class SafetyChecker {
   private readonly applied: EntryId[] = [];
   /** ReadIndex requests in flight: key → the committed index when the read began. */
   private readonly readFloors = new Map<string, number>();
+  /** ReadIndex requests answered (and checked). */
+  readsServed = 0;
 
   constructor(voters: readonly NodeId[]) {
     for (const id of voters) {
@@ -285,6 +287,7 @@ export class SafetyChecker {
     const floor = this.readFloors.get(key);
     if (floor === undefined) this.fail("Read Linearizability", `read ${key} answered but never issued (or answered twice)`);
     this.readFloors.delete(key);
+    this.readsServed++;
     if (state.index < floor) {
       this.fail("Read Linearizability", `read ${key} is served at index ${state.index} but index ${floor} was committed before it began`);
     }

@@ -9,6 +9,7 @@ import { MessageType, Role, type Message, type NodeId, type RaftStatus } from ".
 import { SafetyChecker, SafetyViolation } from "./checker.js";
 import { ProposalLedger } from "./ledger.js";
 import { SimNetwork, type NetworkConditions } from "./network.js";
+import { asciiText } from "./payload.js";
 import { Prng } from "./prng.js";
 import { SimNode } from "./sim-node.js";
 import { Trace } from "./trace.js";
@@ -48,6 +49,8 @@ export interface SimClusterOptions {
 
 /** Most nodes a simulated cluster may have. */
 export const MAX_SIM_NODES = 9;
+/** How often the O(log) in-memory vs persisted log audit runs by default. */
+export const DEFAULT_AUDIT_EVERY_TICKS = 250;
 /** Trace lines appended to an error thrown while stepping. */
 export const FAILURE_TRACE_LINES = 60;
 
@@ -74,6 +77,11 @@ export class SimCluster {
   readonly electionTimeoutTicks: number;
   /** Probability that a Ready with messages hits a crash at the driver's fault point. */
   midReadyCrashRate = 0;
+  /**
+   * A Ready's write takes 0..this many ticks (uniform), during which the node keeps taking inputs, as
+   * a driver with an asynchronous disk does; 0 (the default) writes every Ready at once.
+   */
+  maxPersistDelayTicks = 0;
   private readonly nodes = new Map<NodeId, SimNode>();
   private readonly auditEveryTicks: number;
   private tickCount = 0;
@@ -87,7 +95,7 @@ export class SimCluster {
     this.trace = new Trace(options.traceCapacity, options.echo);
     this.network = new SimNetwork(this.prng.fork(), this.trace);
     this.checker = new SafetyChecker(this.ids);
-    this.auditEveryTicks = options.auditEveryTicks ?? 100;
+    this.auditEveryTicks = options.auditEveryTicks ?? DEFAULT_AUDIT_EVERY_TICKS;
     this.electionTimeoutTicks = options.config?.electionTimeoutTicks ?? SIM_RAFT_CONFIG.electionTimeoutTicks!;
     const env = {
       checker: this.checker,
@@ -95,6 +103,8 @@ export class SimCluster {
       trace: (line: string | (() => string)) => this.trace.add(this.tickCount, line),
       send: (message: Message) => this.network.send(message, this.tickCount),
       crashInsideReady: () => this.midReadyCrashRate > 0 && this.prng.chance(this.midReadyCrashRate),
+      persistDelayTicks: () => (this.maxPersistDelayTicks > 0 ? this.prng.int(0, this.maxPersistDelayTicks) : 0),
+      now: () => this.tickCount,
     };
     for (const id of this.ids) {
       const random = this.prng.fork();
@@ -241,7 +251,7 @@ export class SimCluster {
    */
   propose(count = 1, via: NodeId | null = this.leader()): { result: ProposeResult; payloads: string[] } {
     const data = this.ledger.newPayloads(count);
-    const payloads = data.map((bytes) => String.fromCharCode(...bytes));
+    const payloads = data.map((bytes) => asciiText(bytes));
     if (via === null || !this.node(via).alive) return { result: { ok: false, reason: "not-leader", leader: "" }, payloads };
     const result = this.node(via).propose(data);
     this.trace.add(this.tickCount, () => `client → ${via}: propose ${describePayloads(payloads)}: ${result.ok ? `accepted at ${result.firstIndex}/${result.term}` : `refused (${result.reason})`}`);
@@ -345,6 +355,12 @@ export class SimCluster {
     const result = this.guard(() => this.node(via).transferLeadership(target));
     this.trace.add(this.tickCount, `client → ${via}: transfer leadership to ${target}: ${result.ok ? "started" : `refused (${result.reason})`}`);
     return result;
+  }
+
+  /** Tells `id` that its connection to `peer` broke (what a real driver sees when a leader dies). */
+  leaderUnreachable(id: NodeId, peer: NodeId): void {
+    this.trace.add(this.tickCount, `${id} sees its connection to ${peer} break`);
+    this.guard(() => this.node(id).leaderUnreachable(peer));
   }
 
   /** Makes `id` start an election now. */

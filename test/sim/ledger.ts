@@ -5,7 +5,7 @@
  * node must have applied them.
  */
 import { EntryType, type Entry, type NodeId } from "../../src/raft/types.js";
-import { entryPayload, proposalPayload } from "./payload.js";
+import { asciiText, entryPayload, proposalPayload } from "./payload.js";
 
 /** A proposal the leader accepted, not yet known to be applied. */
 interface Pending {
@@ -41,7 +41,7 @@ export class ProposalLedger {
   /** `node` accepted `payloads` as entries firstIndex.. of `term`. */
   onAccepted(node: NodeId, incarnation: number, term: number, firstIndex: number, payloads: readonly Uint8Array[]): void {
     payloads.forEach((bytes, offset) => {
-      this.pending.set(String.fromCharCode(...bytes), { node, incarnation, index: firstIndex + offset, term });
+      this.pending.set(asciiText(bytes), { node, incarnation, index: firstIndex + offset, term });
     });
     this.accepted += payloads.length;
   }

@@ -31,6 +31,8 @@ export interface RunStats {
   commits: number;
   proposals: number;
   acknowledged: number;
+  /** ReadIndex requests answered, each checked for linearizability. */
+  reads: number;
   messages: number;
 }
 
@@ -69,7 +71,7 @@ export class LivenessViolation extends Error {
   override readonly name = "LivenessViolation";
 }
 
-export const DEFAULT_FAULT_TICKS = 300;
+export const DEFAULT_FAULT_TICKS = 800;
 /** After faults stop, a leader and a fresh commit on every node must come within this many election timeouts. */
 export const LIVENESS_ELECTION_TIMEOUTS = 20;
 /** Largest burst of entries proposed in one call. */
@@ -82,6 +84,8 @@ interface Profile {
   /** Scales every fault probability. */
   readonly chaos: number;
   readonly midReadyCrashRate: number;
+  /** 0: every Ready is written at once; above: writes take up to this many ticks while inputs go on. */
+  readonly maxPersistDelayTicks: number;
   readonly description: string;
 }
 
@@ -97,11 +101,12 @@ function chooseProfile(prng: Prng, options: RandomRunOptions): Profile {
   };
   const chaos = prng.pick([0.5, 1, 1, 2]);
   const midReadyCrashRate = options.unsafeSendBeforePersist ? 0.01 : prng.pick([0, 0.001, 0.005]);
+  const maxPersistDelayTicks = prng.pick([0, 0, 1, 3]);
   const description =
     `preVote=${config.preVote} checkQuorum=${config.checkQuorum} hb=${config.heartbeatIntervalTicks} ` +
     `batch=${config.maxEntriesPerAppend} inflight=${config.maxInflightAppends} apply=${config.maxEntriesPerApply} ` +
-    `chaos=${chaos} midReadyCrash=${midReadyCrashRate}`;
-  return { nodes, config, chaos, midReadyCrashRate, description };
+    `chaos=${chaos} midReadyCrash=${midReadyCrashRate} persistDelay=0..${maxPersistDelayTicks}`;
+  return { nodes, config, chaos, midReadyCrashRate, maxPersistDelayTicks, description };
 }
 
 /** Runs one seed; returns its stats or throws RunFailure carrying the seed. */
@@ -119,6 +124,7 @@ export function randomRun(options: RandomRunOptions): RandomRunResult {
   let faults = 0;
   try {
     cluster.midReadyCrashRate = profile.midReadyCrashRate;
+    cluster.maxPersistDelayTicks = profile.maxPersistDelayTicks;
     const faultTicks = options.faultTicks ?? DEFAULT_FAULT_TICKS;
     for (let t = 0; t < faultTicks; t++) {
       faults += injectFaults(cluster, prng, profile.chaos);
@@ -144,6 +150,7 @@ export function randomRun(options: RandomRunOptions): RandomRunResult {
       commits: cluster.checker.committedIndex(),
       proposals: cluster.ledger.proposed,
       acknowledged: cluster.ledger.acknowledged().length,
+      reads: cluster.checker.readsServed,
       messages: cluster.network.stats.sent,
     },
   };
@@ -159,6 +166,17 @@ function injectFaults(cluster: SimCluster, prng: Prng, chaos: number): number {
   if (prng.chance(0.01 * chaos) && live.length > Math.floor(ids.length / 2)) {
     const victim = leader && prng.chance(0.4) ? leader : prng.pick(live);
     cluster.crash(victim, victim === leader ? "leader crash" : "crash");
+    faults++;
+    // Most followers' drivers notice the broken connection at once, long before an election timeout.
+    for (const id of cluster.liveIds()) {
+      if (cluster.status(id).leader === victim && prng.chance(0.7)) cluster.leaderUnreachable(id, victim);
+    }
+  }
+  // Now and then a single link to a live leader breaks (a reset connection): a false alarm.
+  if (prng.chance(0.005 * chaos) && cluster.liveIds().length > 0) {
+    const id = prng.pick(cluster.liveIds());
+    const followed = cluster.status(id).leader;
+    if (followed && followed !== id) cluster.leaderUnreachable(id, followed);
     faults++;
   }
   for (const id of ids) {
@@ -211,8 +229,9 @@ function driveClients(cluster: SimCluster, prng: Prng): void {
 /**
  * Faults stop; within the bound a leader must commit a fresh proposal that every node applies. The bound
  * is LIVENESS_ELECTION_TIMEOUTS election timeouts, plus the time to stream the longest log to a follower
- * at the profile's pipeline width (maxEntriesPerAppend × maxInflightAppends per round trip), since a
- * node that slept through most of the run must catch up before it can apply the fresh entry.
+ * at the profile's pipeline width (maxEntriesPerAppend × maxInflightAppends per round trip, a round trip
+ * including the writes), since a node that slept through most of the run must catch up before it can
+ * apply the fresh entry. Disk delays stay on: the cluster must make progress with a slow disk too.
  */
 function healAndCheckLiveness(cluster: SimCluster, config: Partial<SimRaftConfig>): void {
   cluster.trace.add(cluster.now, "=== faults stop: heal, restart every node, reliable network ===");
@@ -222,7 +241,8 @@ function healAndCheckLiveness(cluster: SimCluster, config: Partial<SimRaftConfig
   for (const id of cluster.ids) cluster.restart(id);
   const longestLog = Math.max(...cluster.allNodes().map((node) => node.raft().lastIndex()));
   const entriesPerRoundTrip = (config.maxEntriesPerAppend ?? 1) * (config.maxInflightAppends ?? 1);
-  const roundTripTicks = 2;
+  // Latency one tick each way, plus a follower's write before it answers and the leader's own write.
+  const roundTripTicks = 2 + 2 * cluster.maxPersistDelayTicks;
   const boundTicks = LIVENESS_ELECTION_TIMEOUTS * cluster.electionTimeoutTicks + Math.ceil(longestLog / entriesPerRoundTrip) * roundTripTicks;
   const start = cluster.now;
   let fresh: { index: number; payload: string; leader: NodeId } | null = null;

@@ -29,6 +29,10 @@ export interface SimNodeEnv {
   send(message: Message): void;
   /** Asked once per Ready that has messages: crash at the fault point of the driver now? */
   crashInsideReady(id: NodeId): boolean;
+  /** How long the write of the next Ready takes; 0 writes it synchronously. */
+  persistDelayTicks(id: NodeId): number;
+  /** Simulated time. */
+  now(): number;
 }
 
 /** Driver variants; the default is the correct driver. */
@@ -55,6 +59,8 @@ export class SimNode {
   readonly storage = new MemoryRaftStorage();
   readonly stats: SimNodeStats = { readies: 0, applied: 0, crashes: 0, midReadyCrashes: 0 };
   private core: RaftCore | null;
+  /** A Ready whose write is still under way (only with a persist delay); lost if the node crashes. */
+  private writing: { readonly ready: Ready; readonly doneTick: number } | null = null;
   /** The state machine: the payload of every entry applied in this life, in index order (`noop` for no-ops). */
   private appliedLog: string[] = [];
   /** Counts the node's lives, so answers to a crashed life are not mistaken for answers to this one. */
@@ -123,6 +129,12 @@ export class SimNode {
     return result;
   }
 
+  /** Tells the core its driver saw the connection to `peer` (its leader) break. */
+  leaderUnreachable(peer: NodeId): void {
+    this.raft().leaderUnreachable(peer);
+    this.drain();
+  }
+
   readIndex(): ReadIndexResult {
     const result = this.raft().readIndex();
     if (result.ok) this.env.checker.onReadIssued(this.readKey(result.requestId));
@@ -134,6 +146,7 @@ export class SimNode {
   crash(reason: string): void {
     if (!this.core) return;
     this.core = null;
+    this.writing = null;
     this.appliedLog = [];
     this.stats.crashes++;
     this.env.checker.onCrash(this.id);
@@ -152,19 +165,38 @@ export class SimNode {
     this.drain();
   }
 
-  /** Handles Readies until the core has none (bounded), then reports the node's state to the checker. */
+  /**
+   * Handles Readies until the core has none (bounded), then reports the node's state to the checker.
+   * With a persist delay a Ready that writes takes that many ticks: the node keeps taking inputs
+   * meanwhile, and the next Ready waits until this one has been persisted, sent, applied and advanced.
+   */
   drain(): void {
-    for (let round = 0; this.core?.hasReady(); round++) {
+    for (let round = 0; this.core; round++) {
       if (round >= MAX_READIES_PER_DRAIN) throw new Error(`${this.id} still has a Ready after ${MAX_READIES_PER_DRAIN} in a row: livelock`);
-      this.handleReady(this.core);
+      const core = this.core;
+      if (this.writing) {
+        if (this.env.now() < this.writing.doneTick) break;
+        const ready = this.writing.ready;
+        this.writing = null;
+        this.finishReady(core, ready);
+        continue;
+      }
+      if (!core.hasReady()) break;
+      const ready = this.startReady(core);
+      if (!this.core) break; // crashed at the fault point
+      const writes = ready.hardState !== null || ready.entries.length > 0;
+      const delayTicks = writes ? this.env.persistDelayTicks(this.id) : 0;
+      if (delayTicks > 0) this.writing = { ready, doneTick: this.env.now() + delayTicks };
+      else this.finishReady(core, ready);
     }
     if (this.core) {
       this.env.checker.onStatus(this.id, this.core);
-      this.env.checker.onQuiescent(this.id, this.core);
+      if (!this.writing) this.env.checker.onQuiescent(this.id, this.core);
     }
   }
 
-  private handleReady(core: RaftCore): void {
+  /** Takes the next Ready; the broken driver sends its messages right away. */
+  private startReady(core: RaftCore): Ready {
     const ready = core.ready();
     this.stats.readies++;
     this.env.checker.onReady(this.id, ready, core);
@@ -174,10 +206,15 @@ export class SimNode {
     }
     if (this.options.unsafeSendBeforePersist) {
       this.send(ready);
-      if (this.crashesHere(ready, "after sending, before persisting")) return;
-      this.persist(ready);
-    } else {
-      this.persist(ready);
+      this.crashesHere(ready, "after sending, before persisting");
+    }
+    return ready;
+  }
+
+  /** The rest of the Ready contract once the write is done: (persist,) send, apply, advance. */
+  private finishReady(core: RaftCore, ready: Ready): void {
+    this.persist(ready);
+    if (!this.options.unsafeSendBeforePersist) {
       if (this.crashesHere(ready, "after persisting, before sending")) return;
       this.send(ready);
     }

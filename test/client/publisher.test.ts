@@ -1,0 +1,163 @@
+import * as grpc from "@grpc/grpc-js";
+import { describe, expect, it } from "vitest";
+import { isCancelled, isQueueFull, isRetryable, type EnqueueResult } from "../../src/client/index.js";
+import type { EnqueueStreamRequest__Output } from "../../src/generated/raftq/v1/EnqueueStreamRequest.js";
+import type { EnqueueStreamResponse } from "../../src/generated/raftq/v1/EnqueueStreamResponse.js";
+import { grpcError, useFakeCluster, waitFor } from "./fake-node.js";
+
+type StreamCall = grpc.ServerDuplexStream<EnqueueStreamRequest__Output, EnqueueStreamResponse>;
+
+/** The id a fake node gives a message: 100 + the number in its body. */
+function idOf(request: EnqueueStreamRequest__Output): number {
+  return 100 + Number(request.message?.body.toString());
+}
+
+function answer(call: StreamCall, request: EnqueueStreamRequest__Output): void {
+  call.write({ seq: request.seq, id: idOf(request), duplicate: false });
+}
+
+describe("publisher", () => {
+  const cluster = useFakeCluster();
+
+  it("resolves each publish by the seq of its answer, whatever the order of answers", async () => {
+    const node = await cluster.node({
+      EnqueueStream: (call) => {
+        const held: EnqueueStreamRequest__Output[] = [];
+        call.on("data", (request: EnqueueStreamRequest__Output) => {
+          held.push(request);
+          if (held.length === 5) for (const each of held.reverse()) answer(call, each);
+        });
+      },
+    });
+    const publisher = cluster.client([node.address]).publisher("jobs");
+
+    const results = await Promise.all([1, 2, 3, 4, 5].map((n) => publisher.publish(String(n))));
+
+    expect(results.map((result) => result.id)).toEqual([101, 102, 103, 104, 105]);
+  });
+
+  it("never has more than maxInFlight messages unanswered", async () => {
+    const held: EnqueueStreamRequest__Output[] = [];
+    let stream: StreamCall | undefined;
+    let mostUnanswered = 0;
+    let answered = 0;
+    const node = await cluster.node({
+      EnqueueStream: (call) => {
+        stream = call;
+        call.on("data", (request: EnqueueStreamRequest__Output) => {
+          held.push(request);
+          mostUnanswered = Math.max(mostUnanswered, held.length);
+        });
+      },
+    });
+    const publisher = cluster.client([node.address]).publisher("jobs", { maxInFlight: 3 });
+    const release = (): void => {
+      const next = held.shift();
+      if (next && stream) answer(stream, next);
+      answered++;
+    };
+
+    const published = Array.from({ length: 10 }, (_, n) => publisher.publish(String(n)));
+    await waitFor(() => held.length === 3, "the first three messages");
+    expect(publisher.inFlight).toBe(3);
+    release();
+    await waitFor(() => held.length === 3 && answered === 1, "a fourth message after one answer");
+    while (answered < 10) {
+      await waitFor(() => held.length > 0, "another message");
+      release();
+    }
+
+    expect((await Promise.all(published)).map((result) => result.id)).toEqual(Array.from({ length: 10 }, (_, n) => 100 + n));
+    expect(mostUnanswered).toBe(3);
+    expect(publisher.inFlight).toBe(0);
+  });
+
+  it("re-sends unanswered messages with the same keys on a new stream to the leader when the stream breaks", async () => {
+    const onLeader: EnqueueStreamRequest__Output[] = [];
+    const leader = await cluster.node({
+      EnqueueStream: (call) => {
+        call.on("data", (request: EnqueueStreamRequest__Output) => {
+          onLeader.push(request);
+          answer(call, request);
+        });
+      },
+    });
+    const onFollower: EnqueueStreamRequest__Output[] = [];
+    const follower = await cluster.node({
+      EnqueueStream: (call) => {
+        call.on("data", (request: EnqueueStreamRequest__Output) => {
+          onFollower.push(request);
+          if (onFollower.length === 3) call.emit("error", grpcError(grpc.status.UNAVAILABLE, "leadership lost", leader.address));
+        });
+      },
+    });
+    const publisher = cluster.client([follower.address]).publisher("jobs");
+
+    const results = await Promise.all([1, 2, 3].map((n) => publisher.publish(String(n))));
+
+    expect(results.map((result) => result.id)).toEqual([101, 102, 103]);
+    const keysAndSeqs = (requests: EnqueueStreamRequest__Output[]): [number, string | undefined][] =>
+      requests.map((request) => [request.seq, request.message?.idempotencyKey]);
+    expect(keysAndSeqs(onLeader)).toEqual(keysAndSeqs(onFollower));
+    expect(onLeader.every((request) => typeof request.message?.idempotencyKey === "string")).toBe(true);
+  });
+
+  it("does not re-send a message without a key: its outcome is reported unknown instead", async () => {
+    const node = await cluster.node({
+      EnqueueStream: (call) => {
+        call.on("data", () => call.emit("error", grpcError(grpc.status.UNAVAILABLE, "leadership lost")));
+      },
+    });
+    const publisher = cluster.client([node.address]).publisher("jobs");
+
+    const error: unknown = await publisher.publish("1", { idempotencyKey: false }).catch((caught: unknown) => caught);
+
+    expect(isRetryable(error)).toBe(true);
+    expect((error as Error).message).toMatch(/no idempotency key, so it was not sent again/);
+  });
+
+  it("rejects a refused message with a typed error and retries one refused as UNAVAILABLE", async () => {
+    const attempts = new Map<number, number>();
+    const node = await cluster.node({
+      EnqueueStream: (call) => {
+        call.on("data", (request: EnqueueStreamRequest__Output) => {
+          const attempt = (attempts.get(request.seq) ?? 0) + 1;
+          attempts.set(request.seq, attempt);
+          const body = request.message?.body.toString();
+          if (body === "full") call.write({ seq: request.seq, error: { code: grpc.status.RESOURCE_EXHAUSTED, message: 'queue "jobs" is full' } });
+          else if (attempt === 1) call.write({ seq: request.seq, error: { code: grpc.status.UNAVAILABLE, message: "no leader" } });
+          else answer(call, request);
+        });
+      },
+    });
+    const publisher = cluster.client([node.address]).publisher("jobs");
+
+    const full = publisher.publish("full").catch((caught: unknown) => caught);
+    const retried: Promise<EnqueueResult> = publisher.publish("7");
+
+    expect(isQueueFull(await full)).toBe(true);
+    await expect(retried).resolves.toEqual({ id: 107, duplicate: false });
+    expect([...attempts.values()]).toEqual([1, 2]);
+  });
+
+  it("flushes on close and refuses to publish afterwards", async () => {
+    let ended = false;
+    const node = await cluster.node({
+      EnqueueStream: (call) => {
+        call.on("data", (request: EnqueueStreamRequest__Output) => answer(call, request));
+        call.on("end", () => {
+          ended = true;
+          call.end();
+        });
+      },
+    });
+    const publisher = cluster.client([node.address]).publisher("jobs");
+    const published = publisher.publish("1");
+
+    await publisher.close();
+
+    await expect(published).resolves.toEqual({ id: 101, duplicate: false });
+    expect(ended).toBe(true);
+    await expect(publisher.publish("2")).rejects.toSatisfy(isCancelled);
+  });
+});
