@@ -12,6 +12,8 @@ interface ServeFlags {
   autoCreate: boolean;
   tickMs: string;
   electionTicks: string;
+  dial?: string;
+  unsafeAckBeforeCommit?: boolean;
 }
 
 /** Parses a positive integer flag, or exits with a message naming the flag. */
@@ -42,6 +44,13 @@ export function registerServeCommand(program: Command): void {
         .env("RAFTQ_ELECTION_TICKS")
         .default("10"),
     )
+    .addOption(
+      new Option("--dial <list>", "id=host:port overrides for how this node reaches its peers (e.g. through a proxy); default: --peers")
+        .env("RAFTQ_DIAL"),
+    )
+    .addOption(
+      new Option("--unsafe-ack-before-commit", "DELIBERATE BUG for testing the chaos checker: answer enqueues before they commit (loses data)"),
+    )
     .action(async (flags: ServeFlags) => {
       const problem = nodeIdProblem(flags.id) ?? addressProblem(flags.listen);
       if (problem) throw new Error(problem);
@@ -50,6 +59,8 @@ export function registerServeCommand(program: Command): void {
         id: flags.id,
         listen: flags.listen,
         peers: parsePeers(flags.peers),
+        ...(flags.dial ? { dialAddresses: parsePeers(flags.dial, "--dial") } : {}),
+        unsafeAckBeforeCommit: flags.unsafeAckBeforeCommit === true,
         dataDir: flags.dataDir,
         autoCreateQueues: flags.autoCreate,
         tickMs: positiveInt("--tick-ms", flags.tickMs),

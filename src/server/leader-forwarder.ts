@@ -30,6 +30,8 @@ export class LeaderForwarder {
   constructor(
     private readonly node: RaftNode<unknown>,
     private readonly peers: PeerAddresses,
+    /** Where this node actually connects to reach each peer (see ServerOptions.dialAddresses). */
+    private readonly dialAddresses: PeerAddresses,
   ) {}
 
   /** The leader's address as written in --peers, or "" when no leader is known. */
@@ -50,7 +52,7 @@ export class LeaderForwarder {
     if (call.metadata.get(FORWARDED_METADATA_KEY).length > 0) {
       throw unavailable(`node ${this.node.id} is not the leader either (leadership is moving): retry shortly`);
     }
-    const address = this.leaderAddress();
+    const address = this.dialAddresses.get(this.node.leaderId());
     if (!address) throw unavailable(`node ${this.node.id} knows no leader right now (election in progress or no quorum): retry shortly`);
     let client = cache.get(address);
     if (!client) {

@@ -18,20 +18,20 @@ export function addressProblem(address: string): string | null {
   return match && port >= 1 && port <= 65535 ? null : `address "${address}" is invalid: use host:port, e.g. 127.0.0.1:7001`;
 }
 
-/** Parses "n1=host:7001,n2=host:7002,…"; throws a message naming the bad part. */
-export function parsePeers(spec: string): PeerAddresses {
+/** Parses "n1=host:7001,n2=host:7002,…"; throws a message naming the flag and the bad part. */
+export function parsePeers(spec: string, flag = "--peers"): PeerAddresses {
   const peers = new Map<NodeId, string>();
   for (const part of spec.split(",").map((item) => item.trim()).filter(Boolean)) {
     const eq = part.indexOf("=");
-    if (eq <= 0) throw new Error(`--peers entry "${part}" is invalid: write id=host:port, e.g. n1=127.0.0.1:7001`);
+    if (eq <= 0) throw new Error(`${flag} entry "${part}" is invalid: write id=host:port, e.g. n1=127.0.0.1:7001`);
     const id = part.slice(0, eq);
     const address = part.slice(eq + 1);
     const problem = nodeIdProblem(id) ?? addressProblem(address);
-    if (problem) throw new Error(`--peers: ${problem}`);
-    if (peers.has(id)) throw new Error(`--peers names node "${id}" twice`);
+    if (problem) throw new Error(`${flag}: ${problem}`);
+    if (peers.has(id)) throw new Error(`${flag} names node "${id}" twice`);
     peers.set(id, address);
   }
-  if (peers.size === 0) throw new Error("--peers is empty: list every node as id=host:port, comma-separated");
+  if (peers.size === 0) throw new Error(`${flag} is empty: list nodes as id=host:port, comma-separated`);
   return peers;
 }
 

@@ -22,6 +22,8 @@ export class QueueLeader {
     readonly waiter: QueueWaiter,
     readonly autoCreateQueues: boolean,
     readonly logger: Logger,
+    /** Test-only deliberate bug: Enqueue answers before its entry commits (ServerOptions). */
+    readonly unsafeAckBeforeCommit = false,
   ) {}
 
   /** Replicates `command` and returns its result, or throws its QueueError / a retryable error. */

@@ -65,7 +65,13 @@ export function queueServiceHandlers(leader: QueueLeader, forwarder: LeaderForwa
   const sm = leader.stateMachine;
   return {
     Enqueue: unary(leader, forwarder, logger, (c) => c.enqueue, async (request, by) => {
-      const result = await leader.propose(enqueueCommand(request, autoCreate, Date.now()), by);
+      const command = enqueueCommand(request, autoCreate, Date.now());
+      if (leader.unsafeAckBeforeCommit) {
+        // A deliberate bug for proving the chaos checker (see ServerOptions): answers before commit.
+        leader.propose(command, by).catch(() => undefined);
+        return { id: 0, duplicate: false };
+      }
+      const result = await leader.propose(command, by);
       return { id: result.ids[0], duplicate: result.duplicates[0] };
     }),
     EnqueueBatch: unary(leader, forwarder, logger, (c) => c.enqueueBatch, async (request, by) => {

@@ -22,11 +22,21 @@ export interface ServerOptions {
   /** host:port to bind, e.g. 0.0.0.0:7001. */
   readonly listen: string;
   readonly peers: PeerAddresses;
+  /**
+   * Where this node connects to reach each peer, for Raft traffic and forwarded calls; defaults to
+   * `peers`. The chaos harness points these at fault-injecting proxies, one per directed link.
+   */
+  readonly dialAddresses?: PeerAddresses;
   readonly dataDir: string;
   readonly autoCreateQueues: boolean;
   readonly tickMs: number;
   readonly electionTimeoutTicks: number;
   readonly logger: Logger;
+  /**
+   * A deliberate bug, for proving that the chaos checker catches lost writes: Enqueue answers as soon
+   * as the entry is proposed, before it commits. Never use it for anything else.
+   */
+  readonly unsafeAckBeforeCommit?: boolean;
 }
 
 /** How long a stopping leader waits for a follower to take over before it just stops. */
@@ -73,8 +83,10 @@ export class RaftqServer {
     });
     const waiter = new QueueWaiter(stateMachine);
     node.onApplied(() => waiter.wakeAll());
-    const forwarder = new LeaderForwarder(node as RaftNode<unknown>, peers);
-    const leader = new QueueLeader(node, stateMachine, waiter, options.autoCreateQueues, logger);
+    const dialAddresses = new Map([...peers].map(([peerId, address]) => [peerId, options.dialAddresses?.get(peerId) ?? address]));
+    const forwarder = new LeaderForwarder(node as RaftNode<unknown>, peers, dialAddresses);
+    const leader = new QueueLeader(node, stateMachine, waiter, options.autoCreateQueues, logger, options.unsafeAckBeforeCommit);
+    if (options.unsafeAckBeforeCommit) logger.warn("UNSAFE: --unsafe-ack-before-commit is set: acknowledged enqueues can be lost");
     const shutdownController = new AbortController();
     // Every call in flight listens for shutdown; there is no meaningful listener limit here.
     setMaxListeners(0, shutdownController.signal);
@@ -101,7 +113,7 @@ export class RaftqServer {
         error ? reject(new Error(`cannot listen on ${options.listen}: ${error.message}`)) : resolve(boundPort),
       );
     });
-    const otherPeers = new Map([...peers].filter(([peerId]) => peerId !== id));
+    const otherPeers = new Map([...dialAddresses].filter(([peerId]) => peerId !== id));
     node.start(new GrpcPeerTransport(otherPeers, logger, (peer) => node.peerUnreachable(peer)));
     logger.info({ id, listen: options.listen, port, peers: Object.fromEntries(peers), dataDir: options.dataDir }, "raftq node started");
     return new RaftqServer(options, node, grpcServer, raftInbound, storage, forwarder, shutdownController, port);

@@ -137,6 +137,7 @@ describe("queue basics", () => {
 
   it("dead-letters a message whose last lease expired, without anyone touching the source queue again", async () => {
     const client = cluster().client();
+    await client.createQueue("dl-expiry-dead");
     await client.createQueue("dl-expiry", { maxDeliveries: 1, deadLetterQueue: "dl-expiry-dead" });
     await client.enqueue("dl-expiry", "abandoned");
     await client.dequeue("dl-expiry", { visibilityTimeoutMs: 300 });

@@ -99,4 +99,11 @@ describe("the checker flags forged violations", () => {
     checker.onStatus("n2", fakeCore({ id: "n2", term: 2, commitIndex: 1 }, [entry(1, 1, 1)]));
     expectViolation("State Machine Safety", () => checker.onApply("n2", entry(1, 2, 9)));
   });
+
+  test("a read answered below an index committed before it began (Read Linearizability)", () => {
+    const checker = new SafetyChecker(voters);
+    checker.onStatus("n1", fakeCore({ id: "n1", role: Role.Leader, leader: "n1", term: 1, commitIndex: 2 }, [entry(1, 1, null), entry(2, 1, 1)]));
+    checker.onReadIssued("n1#1:1");
+    expectViolation("Read Linearizability", () => checker.onReadState("n1#1:1", { requestId: 1, index: 1 }));
+  });
 });
