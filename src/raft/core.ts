@@ -539,10 +539,22 @@ export class RaftCore {
       }
       return;
     }
-    this.log.appendFrom(message.prevLogIndex, message.entries);
+    const truncatedFrom = this.log.appendFrom(message.prevLogIndex, message.entries);
+    if (truncatedFrom !== null) this.withdrawAcknowledgementsFrom(truncatedFrom);
     const lastNewIndex = message.prevLogIndex + message.entries.length;
     this.log.commitTo(Math.min(message.commit, lastNewIndex));
     reply({ ...accepted, matchIndex: lastNewIndex });
+  }
+
+  /**
+   * Entries from `index` on were just replaced before being persisted. Acknowledgements of them still
+   * waiting to be sent (queued while an earlier write was in flight) would claim a durable copy that will
+   * never exist, and a stale leader could count them toward a commit: withdraw them.
+   */
+  private withdrawAcknowledgementsFrom(index: number): void {
+    this.messages = this.messages.filter(
+      (message) => !(message.type === MessageType.AppendResponse && message.success && message.matchIndex >= index),
+    );
   }
 
   private handleHeartbeat(message: Heartbeat): void {

@@ -81,8 +81,12 @@ export class RaftLog {
     return 0;
   }
 
-  /** Appends entries from the leader of this term, new ones only; appends at lastIndex+1 at the latest. */
-  appendFrom(prevIndex: number, incoming: readonly Entry[]): void {
+  /**
+   * Appends entries from the leader of this term, new ones only; appends at lastIndex+1 at the latest.
+   * Returns the index from which a conflicting suffix was replaced, or null when nothing was replaced.
+   */
+  appendFrom(prevIndex: number, incoming: readonly Entry[]): number | null {
+    let truncatedFrom: number | null = null;
     let offset = 0;
     while (offset < incoming.length) {
       const entry = incoming[offset]!;
@@ -92,11 +96,13 @@ export class RaftLog {
       if (existing !== entry.term) {
         assert(entry.index > this.committed, `refusing to overwrite committed entry ${entry.index} (commit ${this.committed})`);
         this.truncateFrom(entry.index);
+        truncatedFrom = entry.index;
         break;
       }
       offset++;
     }
     for (; offset < incoming.length; offset++) this.push(incoming[offset]!);
+    return truncatedFrom;
   }
 
   /** Appends new entries at the end (the leader's own proposals). */
