@@ -44,5 +44,11 @@ sim-demo: build
 sim: build
 	node dist/test/sim/sweep.js $(if $(SEED),--seed $(SEED),--seeds $(SEEDS)) $(if $(NODES),--nodes $(NODES),)
 
+## chaos: a Jepsen-style run: real nodes behind fault-injecting proxies, load, faults, then the history
+## check (DURATION=60s, NODES=3, SEED=random and printed; see docs/chaos.md). Exit 1 on any violation.
+.PHONY: chaos
+chaos: build
+	node --enable-source-maps dist/src/cli/main.js chaos --duration $(or $(DURATION),60s) --nodes $(or $(NODES),3) $(if $(SEED),--seed $(SEED),)
+
 clean:
 	rm -rf dist src/generated

@@ -1,6 +1,7 @@
 /** The `raftq` command line: the commander program, and running it with exit codes 0 ok, 1 error, 2 usage. */
 import { Command, CommanderError } from "commander";
 import { isRaftqError } from "../client/index.js";
+import { registerChaosCommand } from "./chaos-command.js";
 import { registerClientCommands } from "./client-commands.js";
 import type { CliOutput } from "./output.js";
 import { registerLocalClusterCommand } from "./local-cluster-command.js";
@@ -21,6 +22,7 @@ export function createProgram(output: CliOutput): Command {
   registerServeCommand(program);
   registerLocalClusterCommand(program);
   registerClientCommands(program, output);
+  registerChaosCommand(program);
   return program;
 }
 

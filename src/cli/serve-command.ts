@@ -1,12 +1,19 @@
+import { hostname } from "node:os";
 import { Command, Option } from "commander";
 import { pino } from "pino";
+import { DEFAULT_PEER_HOST_TEMPLATE, resolveNodeIdentity } from "../server/discovery.js";
 import { RaftqServer } from "../server/raftq-server.js";
-import { addressProblem, nodeIdProblem, parsePeers } from "../server/peers.js";
+import { addressProblem, parsePeers } from "../server/peers.js";
 
 interface ServeFlags {
-  id: string;
+  id?: string;
   listen: string;
-  peers: string;
+  peers?: string;
+  statefulsetReplicas?: string;
+  peerService?: string;
+  namespace?: string;
+  hostname?: string;
+  peerHostTemplate: string;
   dataDir: string;
   logLevel: string;
   autoCreate: boolean;
@@ -28,12 +35,11 @@ export function registerServeCommand(program: Command): void {
   program
     .command("serve")
     .description("run one raftq node in the foreground (stops cleanly on SIGTERM/SIGINT)")
-    .addOption(new Option("--id <id>", "this node's id, one of the ids in --peers").env("RAFTQ_ID").makeOptionMandatory())
+    .addOption(new Option("--id <id>", "this node's id, one of the ids in --peers (default: discovered, see below)").env("RAFTQ_ID"))
     .addOption(new Option("--listen <host:port>", "address to bind, e.g. 0.0.0.0:7001").env("RAFTQ_LISTEN").makeOptionMandatory())
     .addOption(
-      new Option("--peers <list>", "every node as id=host:port, comma-separated: the addresses nodes and clients dial")
-        .env("RAFTQ_PEERS")
-        .makeOptionMandatory(),
+      new Option("--peers <list>", "every node as id=host:port, comma-separated: the addresses nodes and clients dial (default: discovered)")
+        .env("RAFTQ_PEERS"),
     )
     .addOption(new Option("--data-dir <dir>", "where this node keeps its log and state").env("RAFTQ_DATA_DIR").makeOptionMandatory())
     .addOption(new Option("--log-level <level>", "fatal, error, warn, info, debug or trace").env("RAFTQ_LOG_LEVEL").default("info"))
@@ -49,16 +55,37 @@ export function registerServeCommand(program: Command): void {
         .env("RAFTQ_DIAL"),
     )
     .addOption(
+      new Option("--statefulset-replicas <n>", "discover --id and --peers as pod <set>-<ordinal> of a StatefulSet with n replicas")
+        .env("RAFTQ_STATEFULSET_REPLICAS"),
+    )
+    .addOption(new Option("--peer-service <name>", "discovery: the StatefulSet's headless Service (its serviceName)").env("RAFTQ_PEER_SERVICE"))
+    .addOption(new Option("--namespace <ns>", "discovery: the pod's namespace (set it from the downward API)").env("RAFTQ_NAMESPACE"))
+    .addOption(new Option("--hostname <name>", "discovery: this pod's name, <set>-<ordinal> (default: the host name)").env("HOSTNAME"))
+    .addOption(
+      new Option("--peer-host-template <template>", "discovery: each peer's host, from {pod}, {ordinal}, {service}, {namespace}")
+        .env("RAFTQ_PEER_HOST_TEMPLATE")
+        .default(DEFAULT_PEER_HOST_TEMPLATE),
+    )
+    .addOption(
       new Option("--unsafe-ack-before-commit", "DELIBERATE BUG for testing the chaos checker: answer enqueues before they commit (loses data)"),
     )
+    .addHelpText(
+      "after",
+      "\nStatefulSet discovery: without --id and --peers, a pod named <set>-<ordinal> (e.g. raftq-1) with\n" +
+        "--statefulset-replicas 3 --peer-service raftq-peers --namespace prod and --listen 0.0.0.0:7000 runs as\n" +
+        "--id raftq-1 --peers raftq-0=raftq-0.raftq-peers.prod.svc:7000,raftq-1=…,raftq-2=…\n" +
+        "(--peer-host-template changes the host part, e.g. \"{pod}.{service}.{namespace}.svc.example.org\").\n" +
+        "An explicit --id or --peers wins over the discovered one. See docs/kubernetes.md.",
+    )
     .action(async (flags: ServeFlags) => {
-      const problem = nodeIdProblem(flags.id) ?? addressProblem(flags.listen);
+      const problem = addressProblem(flags.listen);
       if (problem) throw new Error(problem);
-      const logger = pino({ level: flags.logLevel, base: { node: flags.id } });
+      const { id, peers } = resolveNodeIdentity(flags, () => flags.hostname ?? hostname());
+      const logger = pino({ level: flags.logLevel, base: { node: id } });
       const server = await RaftqServer.start({
-        id: flags.id,
+        id,
         listen: flags.listen,
-        peers: parsePeers(flags.peers),
+        peers,
         ...(flags.dial ? { dialAddresses: parsePeers(flags.dial, "--dial") } : {}),
         unsafeAckBeforeCommit: flags.unsafeAckBeforeCommit === true,
         dataDir: flags.dataDir,

@@ -28,6 +28,24 @@ export const MAX_DELAY_MS = 12 * HOUR_MS;
 
 /** Most messages one lease (Dequeue) returns; also the largest Subscribe prefetch. */
 export const MAX_LEASE_MESSAGES = 1000;
+/**
+ * Largest answer a gRPC client accepts by default (grpc-js and most other implementations): a Dequeue
+ * answer beyond it is refused by the client after the lease was committed, stranding its messages.
+ */
+export const GRPC_DEFAULT_MAX_RECEIVE_BYTES = 4 * MIB;
+/**
+ * Most bytes of deliveries one lease returns, counted by deliveryBytes (delivery-size.ts); a lease stops
+ * before the message that would pass it, but always returns at least one ready message. It leaves room
+ * under GRPC_DEFAULT_MAX_RECEIVE_BYTES for the answer's own framing.
+ */
+export const MAX_LEASE_BYTES = 4_000_000;
+/**
+ * Allowance for one Delivery's protobuf framing beyond its body, header keys and values, and receipt:
+ * the field tags and lengths, id, delivery_count and enqueued_at_ms (at most 40 bytes when encoded).
+ */
+export const DELIVERY_OVERHEAD_BYTES = 64;
+/** Allowance for one header's map-entry framing (tags and lengths, at most 11 bytes when encoded). */
+export const HEADER_OVERHEAD_BYTES = 12;
 /** Longest Dequeue long poll. */
 export const MAX_WAIT_MS = 20_000;
 /** Most ids plus receipts in one Ack, Nack or ExtendLease. */
@@ -40,8 +58,12 @@ export const MAX_MAX_DELIVERIES = 1000;
 export const MIN_VISIBILITY_TIMEOUT_MS = 1;
 export const MAX_VISIBILITY_TIMEOUT_MS = 12 * HOUR_MS;
 export const MAX_MAX_LENGTH = 10_000_000;
-/** The largest max_message_bytes a queue may choose; bodies are checked against it before a queue is known. */
-export const MAX_MAX_MESSAGE_BYTES = 4 * MIB;
+/**
+ * The largest max_message_bytes a queue may choose; bodies are checked against it before a queue is known.
+ * It is below 4 MiB so that one message with MAX_HEADERS_BYTES of headers, its receipt and its framing
+ * always fits a Dequeue answer of GRPC_DEFAULT_MAX_RECEIVE_BYTES (limits.test.ts checks the sum).
+ */
+export const MAX_MAX_MESSAGE_BYTES = 4_000_000;
 export const MAX_DEDUP_WINDOW_MS = 24 * HOUR_MS;
 /**
  * Most idempotency keys a queue remembers. Beyond it the oldest key is forgotten before its window ends,

@@ -1,13 +1,16 @@
 /**
  * One queue: its messages, their states and counters. Every method takes the command's log time `nowMs`
  * where time matters and never reads a clock, so replaying the same calls rebuilds the same queue.
- * Messages that leave through max_deliveries are handed to the caller (takeDeadLetters) for routing.
+ * Messages that leave through max_deliveries are handed to the caller (takeDeadLetters) for routing; the
+ * caller also asks when a lease end will dead-letter one (nextDeadLetterMs), as their dead-letter queue
+ * must see them by then.
  */
 import type { NewMessage } from "./commands.js";
 import { inMessage } from "./command-validation.js";
 import { DedupIndex } from "./dedup-index.js";
+import { deliveryBytes } from "./delivery-size.js";
 import { ErrorCode, QueueError } from "./errors.js";
-import { MAX_DEDUP_KEYS_PER_QUEUE } from "./limits.js";
+import { MAX_DEDUP_KEYS_PER_QUEUE, MAX_LEASE_BYTES } from "./limits.js";
 import { MessageState, type MessageRecord, type MessageStore } from "./message-store.js";
 import { formatReceipt, parseReceipt } from "./receipt.js";
 import type {
@@ -29,17 +32,29 @@ interface Selection {
   readonly refusedReceipts: string[];
 }
 
+/** A message that left its queue through max_deliveries, and the log time it left. */
+export interface DeadLetter {
+  readonly record: MessageRecord;
+  /** When its last lease ended, or when it was nacked. */
+  readonly atMs: number;
+}
+
 /** One queue: its settings, messages, indexes and counters. */
 export class QueueState {
   private readonly dedup: DedupIndex;
-  private readonly indexes: Readonly<Record<MessageState, StateIndex>>;
+  private readonly ready: StateIndex;
+  private readonly delayed: StateIndex;
+  /** Leased messages that become ready again when their lease ends. */
+  private readonly inFlight: StateIndex;
+  /** Leased messages on their last delivery (max_deliveries): dead-lettered when their lease ends. */
+  private readonly inFlightLast: StateIndex;
   private nextId = 1;
   private enqueuedTotal = 0;
   private ackedTotal = 0;
   private deadLetteredTotal = 0;
   private purgedTotal = 0;
   /** Messages that left through max_deliveries during the current command, oldest first. */
-  private deadLetters: MessageRecord[] = [];
+  private deadLetters: DeadLetter[] = [];
 
   /** `incarnation` is unique per queue ever created, so receipts of a deleted namesake never match. */
   constructor(
@@ -50,20 +65,25 @@ export class QueueState {
   ) {
     this.dedup = new DedupIndex(settings.dedupWindowMs, MAX_DEDUP_KEYS_PER_QUEUE);
     const isLive = (entry: IndexEntry): boolean => this.store.get(entry.id)?.generation === entry.generation;
-    this.indexes = {
-      [MessageState.Ready]: new StateIndex(isLive),
-      [MessageState.Delayed]: new StateIndex(isLive),
-      [MessageState.InFlight]: new StateIndex(isLive),
-    };
+    this.ready = new StateIndex(isLive);
+    this.delayed = new StateIndex(isLive);
+    this.inFlight = new StateIndex(isLive);
+    this.inFlightLast = new StateIndex(isLive);
   }
 
-  /** Makes due delayed messages ready and ends expired leases; run before every command on the queue. */
+  /**
+   * Makes due delayed messages ready and ends expired leases, dead-lettering the messages on their last
+   * delivery; run before every command on the queue, and before a command on its dead-letter queue.
+   */
   advanceTo(nowMs: number): void {
     for (let entry = this.delayed.popDue(nowMs); entry !== undefined; entry = this.delayed.popDue(nowMs)) {
       this.move(this.record(entry), MessageState.Ready, 0);
     }
     for (let entry = this.inFlight.popDue(nowMs); entry !== undefined; entry = this.inFlight.popDue(nowMs)) {
-      this.release(this.record(entry), 0, nowMs);
+      this.move(this.record(entry), MessageState.Ready, 0);
+    }
+    for (let entry = this.inFlightLast.popDue(nowMs); entry !== undefined; entry = this.inFlightLast.popDue(nowMs)) {
+      this.deadLetter(this.record(entry), entry.dueMs);
     }
     this.finish();
   }
@@ -95,31 +115,42 @@ export class QueueState {
   }
 
   /**
-   * Adds a message dead-lettered by another queue: a new id, the same body and headers, no deliveries yet.
-   * It bypasses max_length and max_message_bytes: it was admitted once and moving it adds nothing overall.
+   * Adds a message dead-lettered by another queue: a new id, the same body and headers, no deliveries yet,
+   * enqueued when it was dead-lettered. It bypasses max_length and max_message_bytes: it was admitted once
+   * and moving it adds nothing overall.
    */
-  acceptDeadLetter(source: MessageRecord, nowMs: number): void {
-    this.place(this.addMessage(source.body, source.headers, nowMs), MessageState.Ready, 0);
+  acceptDeadLetter(letter: DeadLetter): void {
+    this.place(this.addMessage(letter.record.body, letter.record.headers, letter.atMs), MessageState.Ready, 0);
     this.finish();
   }
 
-  /** Leases up to `maxMessages` (0 = 1) ready messages, lowest id first, for `visibilityTimeoutMs` (0 = default). */
+  /**
+   * Leases up to `maxMessages` (0 = 1) ready messages, lowest id first, for `visibilityTimeoutMs` (0 = default).
+   * It stops before the message that would take the deliveries past MAX_LEASE_BYTES, so every answer fits a
+   * default gRPC client, but always leases one message when any is ready.
+   */
   lease(maxMessages: number, visibilityTimeoutMs: number, nowMs: number): LeaseResult {
     const count = maxMessages || DEFAULT_MAX_MESSAGES;
     const deadlineMs = nowMs + (visibilityTimeoutMs || this.settings.visibilityTimeoutMs);
     const deliveries: Delivery[] = [];
-    for (let entry = this.ready.popDue(nowMs); entry !== undefined; entry = this.ready.popDue(nowMs)) {
+    let leasedBytes = 0;
+    for (let entry = this.ready.firstDue(nowMs); entry !== undefined; entry = this.ready.firstDue(nowMs)) {
       const record = this.record(entry);
-      record.deliveryCount += 1;
-      this.move(record, MessageState.InFlight, deadlineMs);
-      deliveries.push({
+      const deliveryCount = record.deliveryCount + 1;
+      const delivery: Delivery = {
         id: record.id,
         body: record.body,
         headers: record.headers,
-        deliveryCount: record.deliveryCount,
+        deliveryCount,
         enqueuedAtMs: record.enqueuedAtMs,
-        receipt: formatReceipt({ incarnation: this.incarnation, id: record.id, deliveryCount: record.deliveryCount }),
-      });
+        receipt: formatReceipt({ incarnation: this.incarnation, id: record.id, deliveryCount }),
+      };
+      const bytes = deliveryBytes(delivery);
+      if (deliveries.length > 0 && leasedBytes + bytes > MAX_LEASE_BYTES) break;
+      record.deliveryCount = deliveryCount;
+      this.move(record, MessageState.InFlight, deadlineMs);
+      deliveries.push(delivery);
+      leasedBytes += bytes;
       if (deliveries.length === count) break;
     }
     this.finish();
@@ -160,14 +191,19 @@ export class QueueState {
   /** Drops every message (idempotency keys are kept) and returns how many there were. */
   purge(): number {
     const purged = this.store.clear();
-    for (const index of Object.values(this.indexes)) index.clear();
+    for (const index of this.indexes()) index.clear();
     this.purgedTotal += purged;
     this.finish();
     return purged;
   }
 
+  /** Whether messages left through max_deliveries since the last takeDeadLetters. */
+  get holdsDeadLetters(): boolean {
+    return this.deadLetters.length > 0;
+  }
+
   /** The messages that left through max_deliveries since the last call, oldest first. */
-  takeDeadLetters(): MessageRecord[] {
+  takeDeadLetters(): DeadLetter[] {
     const taken = this.deadLetters;
     this.deadLetters = [];
     return taken;
@@ -175,35 +211,36 @@ export class QueueState {
 
   /** Counts as of `nowMs` (not before the last command): what advanceTo(nowMs) would produce, read only. */
   stats(nowMs: number): QueueStats {
-    let dueDelayed = 0;
-    this.delayed.visitDue(nowMs, () => (dueDelayed += 1));
-    let expired = 0;
-    let expiredExhausted = 0;
-    this.inFlight.visitDue(nowMs, (entry) => {
-      expired += 1;
-      if (this.isExhausted(this.record(entry))) expiredExhausted += 1;
-    });
+    const dueDelayed = countDue(this.delayed, nowMs);
+    const expired = countDue(this.inFlight, nowMs);
+    const expiredLast = this.deadLettersDueBy(nowMs);
     return {
-      ready: this.ready.size + dueDelayed + expired - expiredExhausted,
-      inFlight: this.inFlight.size - expired,
+      ready: this.ready.size + dueDelayed + expired,
+      inFlight: this.inFlight.size - expired + this.inFlightLast.size - expiredLast,
       delayed: this.delayed.size - dueDelayed,
       enqueuedTotal: this.enqueuedTotal,
       ackedTotal: this.ackedTotal,
-      deadLetteredTotal: this.deadLetteredTotal + expiredExhausted,
+      deadLetteredTotal: this.deadLetteredTotal + expiredLast,
       purgedTotal: this.purgedTotal,
     };
   }
 
   /** Whether a lease at `nowMs` would return at least one message. Read only. */
   hasReady(nowMs: number): boolean {
-    if (this.ready.size > 0) return true;
-    const delayedTop = this.delayed.peek();
-    if (delayedTop !== undefined && delayedTop.dueMs <= nowMs) return true;
-    let redeliverable = false;
-    this.inFlight.visitDue(nowMs, (entry) => {
-      if (!this.isExhausted(this.record(entry))) redeliverable = true;
-    });
-    return redeliverable;
+    return this.ready.size > 0 || isDueBy(this.delayed, nowMs) || isDueBy(this.inFlight, nowMs);
+  }
+
+  /** How many messages advanceTo(nowMs) would dead-letter: leases on a last delivery ended by `nowMs`. Read only. */
+  deadLettersDueBy(nowMs: number): number {
+    return countDue(this.inFlightLast, nowMs);
+  }
+
+  /**
+   * When the next lease on a last delivery ends, dead-lettering its message (it may have ended already
+   * if the queue was not advanced since), or undefined if no such lease is held. Read only.
+   */
+  nextDeadLetterMs(): number | undefined {
+    return this.inFlightLast.peek()?.dueMs;
   }
 
   /** Whether the delivery named by `receipt` still holds its lease at `nowMs`. Read only. */
@@ -220,26 +257,31 @@ export class QueueState {
   }
 
   /**
-   * The earliest log time at which a lease could return a message with no other command in between
-   * (0 when one is ready now), or undefined if only an enqueue or nack can make one ready. It may be early
-   * (an ending lease can dead-letter instead), never late. Read only.
+   * The earliest log time at which a lease could return one of this queue's messages with no other command
+   * in between (0 when one is ready now), or undefined if only an enqueue or nack can make one ready; leases
+   * that end in dead-lettering do not count. Read only.
    */
   nextWakeMs(): number | undefined {
     if (this.ready.size > 0) return 0;
-    const dueTimes = [this.delayed.peek()?.dueMs, this.inFlight.peek()?.dueMs].filter((t) => t !== undefined);
-    return dueTimes.length === 0 ? undefined : Math.min(...dueTimes);
+    return earliest(this.delayed.peek()?.dueMs, this.inFlight.peek()?.dueMs);
   }
 
-  private get ready(): StateIndex {
-    return this.indexes[MessageState.Ready];
+  private indexes(): StateIndex[] {
+    return [this.ready, this.delayed, this.inFlight, this.inFlightLast];
   }
 
-  private get delayed(): StateIndex {
-    return this.indexes[MessageState.Delayed];
-  }
-
-  private get inFlight(): StateIndex {
-    return this.indexes[MessageState.InFlight];
+  /** The index holding `record` in its current state and delivery count. */
+  private indexOf(record: MessageRecord): StateIndex {
+    switch (record.state) {
+      case MessageState.Ready:
+        return this.ready;
+      case MessageState.Delayed:
+        return this.delayed;
+      case MessageState.InFlight:
+        // deliveryCount only changes outside InFlight (a lease counts before moving), so a leased message
+        // stays in the index it entered.
+        return this.isExhausted(record) ? this.inFlightLast : this.inFlight;
+    }
   }
 
   /** Body sizes and capacity, for the messages that are not duplicates. Changes nothing. */
@@ -294,17 +336,22 @@ export class QueueState {
     return { records: [...chosen.values()], refusedReceipts };
   }
 
-  /** A message whose lease ended or was given back: ready (after `delayMs`), or dead-lettered if exhausted. */
+  /** A leased message given back: ready (after `delayMs`), or dead-lettered if exhausted. */
   private release(record: MessageRecord, delayMs: number, nowMs: number): void {
     if (this.isExhausted(record)) {
-      this.remove(record);
-      this.deadLetteredTotal += 1;
-      this.deadLetters.push(record);
+      this.deadLetter(record, nowMs);
     } else if (delayMs > 0) {
       this.move(record, MessageState.Delayed, nowMs + delayMs);
     } else {
       this.move(record, MessageState.Ready, 0);
     }
+  }
+
+  /** Removes a message that reached max_deliveries at `atMs` and hands it to the caller for routing. */
+  private deadLetter(record: MessageRecord, atMs: number): void {
+    this.remove(record);
+    this.deadLetteredTotal += 1;
+    this.deadLetters.push({ record, atMs });
   }
 
   private isExhausted(record: MessageRecord): boolean {
@@ -333,17 +380,17 @@ export class QueueState {
     record.state = state;
     record.dueMs = dueMs;
     record.generation += 1;
-    this.indexes[state].add({ id: record.id, generation: record.generation, dueMs });
+    this.indexOf(record).add({ id: record.id, generation: record.generation, dueMs });
   }
 
   /** Moves a message from its state to `state` (possibly the same one, with a new due time). */
   private move(record: MessageRecord, state: MessageState, dueMs: number): void {
-    this.indexes[record.state].forget();
+    this.indexOf(record).forget();
     this.place(record, state, dueMs);
   }
 
   private remove(record: MessageRecord): void {
-    this.indexes[record.state].forget();
+    this.indexOf(record).forget();
     this.store.delete(record.id);
   }
 
@@ -355,8 +402,9 @@ export class QueueState {
 
   /** Ends every change: settles the indexes (so reads may peek) and checks the counting invariants. */
   private finish(): void {
-    for (const index of Object.values(this.indexes)) index.settle();
-    const held = this.ready.size + this.delayed.size + this.inFlight.size;
+    const indexes = this.indexes();
+    for (const index of indexes) index.settle();
+    const held = indexes.reduce((sum, index) => sum + index.size, 0);
     const expected = this.enqueuedTotal - this.ackedTotal - this.deadLetteredTotal - this.purgedTotal;
     if (held !== this.store.size || held !== expected) {
       throw new Error(
@@ -368,4 +416,24 @@ export class QueueState {
 
 function isInFlight(record: MessageRecord): boolean {
   return record.state === MessageState.InFlight;
+}
+
+/** How many live entries of `index` are due at or before `nowMs`. */
+function countDue(index: StateIndex, nowMs: number): number {
+  let count = 0;
+  index.visitDue(nowMs, () => (count += 1));
+  return count;
+}
+
+/** Whether `index` holds an entry due at or before `nowMs`; valid between commands (settled indexes). */
+function isDueBy(index: StateIndex, nowMs: number): boolean {
+  const top = index.peek();
+  return top !== undefined && top.dueMs <= nowMs;
+}
+
+/** The least of the defined times, or undefined if none is. */
+export function earliest(...times: readonly (number | undefined)[]): number | undefined {
+  let least: number | undefined;
+  for (const time of times) if (time !== undefined && (least === undefined || time < least)) least = time;
+  return least;
 }

@@ -48,12 +48,20 @@ export class StateIndex {
     this.liveCount -= 1;
   }
 
-  /** Removes and returns the first live entry due at or before `nowMs`; the caller then moves the message. */
-  popDue(nowMs: number): IndexEntry | undefined {
+  /**
+   * The first live entry due at or before `nowMs`, left in place: once the caller moves its message the
+   * entry is stale and the next call skips it.
+   */
+  firstDue(nowMs: number): IndexEntry | undefined {
     this.settle();
     const top = this.heap.peek();
-    if (top === undefined || top.dueMs > nowMs) return undefined;
-    this.heap.pop();
+    return top === undefined || top.dueMs > nowMs ? undefined : top;
+  }
+
+  /** Removes and returns the first live entry due at or before `nowMs`; the caller then moves the message. */
+  popDue(nowMs: number): IndexEntry | undefined {
+    const top = this.firstDue(nowMs);
+    if (top !== undefined) this.heap.pop();
     return top;
   }
 

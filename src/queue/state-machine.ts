@@ -3,6 +3,13 @@
  * log order. It is a pure function of the command sequence: no clock (time is the commands' nowMs, never
  * going back), no randomness, Maps iterated in insertion order only. Apply never throws for a bad command,
  * it returns the error: a throw would stop every node at the same log index.
+ *
+ * Time-driven changes are applied lazily, but every read and command sees them as if they had happened on
+ * time: a queue is advanced (due delays and ended leases) before each command on it, and a message whose
+ * last lease ends is in its dead-letter queue from that moment on. So before any command on a queue, its
+ * sources (the queues naming it as dead_letter_queue) are advanced and their dead letters routed into it,
+ * creating it with default settings if it is missing (as routing a dead letter always has); reads count
+ * those dead letters too.
  */
 import { decodeCommand } from "./command-codec.js";
 import { validateCommand } from "./command-validation.js";
@@ -10,7 +17,7 @@ import type { Command, CommandKind, CreateQueueCommand, EnqueueCommand } from ".
 import { ErrorCode, QueueError, isQueueError } from "./errors.js";
 import { MAX_QUEUES } from "./limits.js";
 import { MemoryMessageStore } from "./message-store.js";
-import { QueueState } from "./queue-state.js";
+import { earliest, QueueState, type DeadLetter } from "./queue-state.js";
 import type { Applied, CreateQueueResult, Outcome, QueueStats, ResultByKind, Undecodable } from "./results.js";
 import { DEFAULT_SETTINGS, resolveSettings, settingsDifferences, type QueueSettings } from "./settings.js";
 import { quote } from "./validation.js";
@@ -18,6 +25,8 @@ import { quote } from "./validation.js";
 /** All queues of the cluster; one instance per node, fed every committed command in log order. */
 export class QueueStateMachine {
   private readonly queues = new Map<string, QueueState>();
+  /** Dead-letter queue name → the queues whose dead_letter_queue it is (whether it exists or not). */
+  private readonly sourcesByTarget = new Map<string, Set<string>>();
   private lastNowMs = 0;
   /** Queues ever created; numbers each queue's incarnation. */
   private createdTotal = 0;
@@ -45,26 +54,48 @@ export class QueueStateMachine {
     return this.apply(command);
   }
 
-  /** Names of all queues, sorted. */
-  listQueues(): string[] {
-    return [...this.queues.keys()].sort();
+  /**
+   * Names of all queues as of `nowMs` (default: the log time), sorted: a missing dead-letter queue is listed
+   * once a message was dead-lettered into it.
+   */
+  listQueues(nowMs = this.lastNowMs): string[] {
+    const atMs = Math.max(this.lastNowMs, nowMs);
+    const arriving = [...this.sourcesByTarget.keys()].filter(
+      (target) => !this.queues.has(target) && this.hasDeadLettersDue(target, atMs),
+    );
+    return [...this.queues.keys(), ...arriving].sort();
   }
 
-  /** A queue's settings, or undefined if there is no such queue. */
-  settingsOf(queue: string): QueueSettings | undefined {
-    return this.queues.get(queue)?.settings;
-  }
-
-  /** A queue's counts as of `nowMs` (never before the log time), without changing anything. */
-  stats(queue: string, nowMs: number): Outcome<QueueStats> {
+  /** A queue's settings as of `nowMs` (default: the log time), or undefined if there is no such queue. */
+  settingsOf(queue: string, nowMs = this.lastNowMs): QueueSettings | undefined {
     const state = this.queues.get(queue);
-    if (state === undefined) return { ok: false, error: notFound(queue) };
-    return { ok: true, value: state.stats(Math.max(this.lastNowMs, nowMs)) };
+    if (state !== undefined) return state.settings;
+    return this.hasDeadLettersDue(queue, Math.max(this.lastNowMs, nowMs)) ? DEFAULT_SETTINGS : undefined;
   }
 
-  /** Whether a lease on `queue` at `nowMs` would return a message (false for a missing queue). */
+  /**
+   * A queue's counts as of `nowMs` (never before the log time), without changing anything. They include the
+   * messages its sources dead-lettered by then: ready, and counted in enqueued_total.
+   */
+  stats(queue: string, nowMs: number): Outcome<QueueStats> {
+    const atMs = Math.max(this.lastNowMs, nowMs);
+    const arriving = this.deadLettersDueBy(queue, atMs);
+    const state = this.queues.get(queue);
+    if (state === undefined && arriving === 0) return { ok: false, error: notFound(queue) };
+    const stats = state?.stats(atMs) ?? EMPTY_STATS;
+    return {
+      ok: true,
+      value: { ...stats, ready: stats.ready + arriving, enqueuedTotal: stats.enqueuedTotal + arriving },
+    };
+  }
+
+  /**
+   * Whether a lease on `queue` at `nowMs` would return a message, its sources' dead letters included
+   * (false for a missing queue that has none).
+   */
   hasReady(queue: string, nowMs: number): boolean {
-    return this.queues.get(queue)?.hasReady(Math.max(this.lastNowMs, nowMs)) ?? false;
+    const atMs = Math.max(this.lastNowMs, nowMs);
+    return (this.queues.get(queue)?.hasReady(atMs) ?? false) || this.hasDeadLettersDue(queue, atMs);
   }
 
   /**
@@ -77,11 +108,13 @@ export class QueueStateMachine {
 
   /**
    * When a lease on `queue` could next return a message with no other command in between: a log time
-   * (0 = now), or undefined if only a new enqueue or nack (or a missing queue's creation) can change that.
-   * Long polls and subscriptions sleep until then, or until a command touches the queue.
+   * (0 = now; a past time also means now), or undefined if only a new enqueue or nack (or a missing queue's
+   * creation) can change that. A source's lease that ends in dead-lettering counts. Long polls and
+   * subscriptions sleep until then, or until a command touches the queue.
    */
   nextWakeMs(queue: string): number | undefined {
-    return this.queues.get(queue)?.nextWakeMs();
+    const deadLetterTimes = this.sourcesOf(queue).map((source) => source.nextDeadLetterMs());
+    return earliest(this.queues.get(queue)?.nextWakeMs(), ...deadLetterTimes);
   }
 
   private dispatch(command: Command): Applied {
@@ -89,11 +122,14 @@ export class QueueStateMachine {
     if (problem !== undefined) return outcome(command.kind, problem);
     const nowMs = Math.max(this.lastNowMs, command.nowMs);
     this.lastNowMs = nowMs;
+    // Whatever the command, it finds the dead letters its queue holds by now (CreateQueue included: it
+    // finds a dead-letter queue created by its first dead letter, as a read would).
+    this.routeInto(command.queue, nowMs);
     switch (command.kind) {
       case "createQueue":
         return outcome(command.kind, this.createQueue(command));
       case "deleteQueue":
-        return outcome(command.kind, { deleted: this.queues.delete(command.queue) });
+        return outcome(command.kind, this.deleteQueue(command.queue, nowMs));
       case "purgeQueue":
         return outcome(command.kind, this.onQueue(command.queue, nowMs, (queue) => ({ purged: queue.purge() })));
       case "enqueue":
@@ -156,24 +192,71 @@ export class QueueStateMachine {
     return this.onQueue(command.queue, nowMs, (queue) => queue.enqueue(command.messages, nowMs));
   }
 
+  /**
+   * Deletes a queue and its messages. What it dead-lettered by now goes to its dead-letter queue first,
+   * where reads already counted it.
+   */
+  private deleteQueue(name: string, nowMs: number): ResultByKind["deleteQueue"] {
+    const queue = this.queues.get(name);
+    if (queue === undefined) return { deleted: false };
+    this.onQueue(name, nowMs, () => undefined);
+    this.queues.delete(name);
+    const target = queue.settings.deadLetterQueue;
+    const siblings = this.sourcesByTarget.get(target);
+    siblings?.delete(name);
+    if (siblings?.size === 0) this.sourcesByTarget.delete(target);
+    return { deleted: true };
+  }
+
   /** Runs `action` on an existing queue brought up to `nowMs`, then routes the messages it dead-lettered. */
   private onQueue<T>(name: string, nowMs: number, action: (queue: QueueState) => T | QueueError): T | QueueError {
     const queue = this.queues.get(name);
     if (queue === undefined) return notFound(name);
     queue.advanceTo(nowMs);
     const result = action(queue);
-    this.routeDeadLetters(queue, nowMs);
+    const target = queue.settings.deadLetterQueue;
+    if (target === "") queue.takeDeadLetters();
+    else if (queue.holdsDeadLetters) this.routeInto(target, nowMs);
     return result;
   }
 
-  /** Moves what `source` dead-lettered to its dead-letter queue (created with defaults if missing), or drops it. */
-  private routeDeadLetters(source: QueueState, nowMs: number): void {
-    const records = source.takeDeadLetters();
-    const target = source.settings.deadLetterQueue;
-    if (records.length === 0 || target === "") return;
+  /**
+   * Moves what the sources of `target` dead-lettered by `nowMs` into `target` (created with defaults if
+   * missing), oldest first: by dead-lettering time, then source name, then the source's order. Sources
+   * whose last-delivery leases ended are advanced to `nowMs` first.
+   */
+  private routeInto(target: string, nowMs: number): void {
+    const arriving: { readonly source: string; readonly letter: DeadLetter }[] = [];
+    for (const source of this.sourcesOf(target)) {
+      if ((source.nextDeadLetterMs() ?? Infinity) <= nowMs) source.advanceTo(nowMs);
+      for (const letter of source.takeDeadLetters()) arriving.push({ source: source.name, letter });
+    }
+    if (arriving.length === 0) return;
+    arriving.sort((a, b) => a.letter.atMs - b.letter.atMs || compareNames(a.source, b.source));
     // Exempt from MAX_QUEUES: each queue names at most one dead-letter queue, so they stay bounded too.
     const deadLetterQueue = this.queues.get(target) ?? this.addQueue(target, DEFAULT_SETTINGS);
-    for (const record of records) deadLetterQueue.acceptDeadLetter(record, nowMs);
+    for (const { letter } of arriving) deadLetterQueue.acceptDeadLetter(letter);
+  }
+
+  /** The queues whose dead_letter_queue is `target`. */
+  private sourcesOf(target: string): QueueState[] {
+    const names = this.sourcesByTarget.get(target);
+    if (names === undefined) return [];
+    return [...names].map((name) => {
+      const source = this.queues.get(name);
+      if (source === undefined) throw new Error(`dead-letter source ${quote(name)} is not a queue: bookkeeping bug`);
+      return source;
+    });
+  }
+
+  /** Whether a source of `target` holds a lease on a last delivery that ended by `nowMs`. Read only. */
+  private hasDeadLettersDue(target: string, nowMs: number): boolean {
+    return this.sourcesOf(target).some((source) => (source.nextDeadLetterMs() ?? Infinity) <= nowMs);
+  }
+
+  /** How many messages the sources of `target` dead-lettered by `nowMs` that are not routed yet. Read only. */
+  private deadLettersDueBy(target: string, nowMs: number): number {
+    return this.sourcesOf(target).reduce((sum, source) => sum + source.deadLettersDueBy(nowMs), 0);
   }
 
   private checkRoomForQueue(name: string): QueueError | undefined {
@@ -188,8 +271,31 @@ export class QueueStateMachine {
     this.createdTotal += 1;
     const queue = new QueueState(name, settings, this.createdTotal, new MemoryMessageStore());
     this.queues.set(name, queue);
+    const target = settings.deadLetterQueue;
+    if (target !== "") {
+      const sources = this.sourcesByTarget.get(target) ?? new Set<string>();
+      sources.add(name);
+      this.sourcesByTarget.set(target, sources);
+    }
     return queue;
   }
+}
+
+/** The counts of a queue that holds nothing and never held anything. */
+const EMPTY_STATS: QueueStats = {
+  ready: 0,
+  inFlight: 0,
+  delayed: 0,
+  enqueuedTotal: 0,
+  ackedTotal: 0,
+  deadLetteredTotal: 0,
+  purgedTotal: 0,
+};
+
+/** Orders names by UTF-16 code units, the same on every node (unlike localeCompare). */
+function compareNames(a: string, b: string): number {
+  if (a === b) return 0;
+  return a < b ? -1 : 1;
 }
 
 function notFound(queue: string): QueueError {

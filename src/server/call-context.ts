@@ -17,11 +17,14 @@ export const LEADER_METADATA_KEY = "raftq-leader";
 /** Set on calls one node forwards to the leader, so a call never hops twice. */
 export const FORWARDED_METADATA_KEY = "raftq-forwarded";
 
-/** The wall-clock time (ms) by which the server must answer `call`. */
-export function answerByMs(call: ServerCall): number {
+/**
+ * The wall-clock time (ms) by which the server must answer `call`: the caller's deadline, bounded by the
+ * server's own limit, which a long poll extends by its wait.
+ */
+export function answerByMs(call: ServerCall, waitMs = 0): number {
   const deadline = call.getDeadline();
   const callerMs = deadline instanceof Date ? deadline.getTime() : deadline;
-  const boundMs = Date.now() + DEFAULT_CALL_TIMEOUT_MS;
+  const boundMs = Date.now() + DEFAULT_CALL_TIMEOUT_MS + waitMs;
   return (Number.isFinite(callerMs) ? Math.min(callerMs, boundMs) : boundMs) - DEADLINE_MARGIN_MS;
 }
 
@@ -51,4 +54,14 @@ export function withDeadline<T>(promise: Promise<T>, deadlineMs: number, onTimeo
       },
     );
   });
+}
+
+/** Aborts when the caller cancels or the server shuts down; dispose() once the call is answered. */
+export function cancellationOf(call: ServerCall, shutdown: AbortSignal): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const abort = (): void => controller.abort();
+  call.on("cancelled", abort);
+  if (shutdown.aborted) abort();
+  else shutdown.addEventListener("abort", abort, { once: true });
+  return { signal: controller.signal, dispose: () => shutdown.removeEventListener("abort", abort) };
 }

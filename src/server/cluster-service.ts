@@ -3,7 +3,7 @@ import type { ClusterHandlers } from "../generated/raftq/v1/Cluster.js";
 import type { StatusResponse } from "../generated/raftq/v1/StatusResponse.js";
 import type { RaftNode } from "../node/raft-node.js";
 import { Role, type NodeId } from "../raft/types.js";
-import { answerByMs, leaderMetadata } from "./call-context.js";
+import { answerByMs, cancellationOf, leaderMetadata } from "./call-context.js";
 import { GrpcError, toGrpcError, unavailable } from "./grpc-errors.js";
 import type { LeaderForwarder } from "./leader-forwarder.js";
 import type { PeerAddresses } from "./peers.js";
@@ -52,24 +52,25 @@ export async function handOverLeadership(node: RaftNode<unknown>, target: NodeId
 }
 
 /** The public Cluster service of one node. Status answers with this node's own view, never forwarded. */
-export function clusterServiceHandlers(node: RaftNode<unknown>, peers: PeerAddresses, forwarder: LeaderForwarder): ClusterHandlers {
+export function clusterServiceHandlers(node: RaftNode<unknown>, peers: PeerAddresses, forwarder: LeaderForwarder, shutdown: AbortSignal): ClusterHandlers {
   return {
     Status(_call, callback) {
       callback(null, clusterStatus(node, peers));
     },
     TransferLeadership(call, callback) {
       const deadlineMs = answerByMs(call);
+      const cancellation = cancellationOf(call, shutdown);
       const work = (async () =>
         node.status().role === Role.Leader
           ? { leaderId: await handOverLeadership(node, call.request.targetId, deadlineMs) }
-          : forwarder.forwardClusterUnary(call, deadlineMs, (client) => client.transferLeadership))();
+          : forwarder.forwardClusterUnary(call, deadlineMs, (client) => client.transferLeadership, cancellation.signal))();
       work.then(
         (response) => callback(null, response),
         (error: unknown) => {
           const status = toGrpcError(error);
           callback({ code: status.code, details: status.message, metadata: leaderMetadata(forwarder.leaderAddress()) });
         },
-      );
+      ).finally(() => cancellation.dispose());
     },
   };
 }

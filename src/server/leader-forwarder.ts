@@ -70,15 +70,36 @@ export class LeaderForwarder {
     return { metadata, options: { deadline: answerByMs } };
   }
 
-  /** Forwards a unary call to the leader and resolves with its answer (or rejects with its status). */
-  forwardUnary<Req, Res>(call: grpc.ServerUnaryCall<Req, Res>, answerByMs: number, method: (client: QueueClient) => UnaryMethod<Req, Res>): Promise<Res> {
+  /**
+   * Forwards a unary call to the leader and resolves with its answer (or rejects with its status). On
+   * `signal` (this node shutting down, or the caller gone) the forwarded call is cancelled at once and
+   * the caller told to retry, rather than holding the shutdown up.
+   */
+  forwardUnary<Req, Res>(call: grpc.ServerUnaryCall<Req, Res>, answerByMs: number, method: (client: QueueClient) => UnaryMethod<Req, Res>, signal: AbortSignal): Promise<Res> {
     const client = this.queueClient(call);
-    return invokeUnary(method(client).bind(client), call.request, this.forwardedCall(call, answerByMs));
+    return this.invoke(method(client).bind(client), call, answerByMs, signal);
   }
 
-  forwardClusterUnary<Req, Res>(call: grpc.ServerUnaryCall<Req, Res>, answerByMs: number, method: (client: ClusterClient) => UnaryMethod<Req, Res>): Promise<Res> {
+  forwardClusterUnary<Req, Res>(call: grpc.ServerUnaryCall<Req, Res>, answerByMs: number, method: (client: ClusterClient) => UnaryMethod<Req, Res>, signal: AbortSignal): Promise<Res> {
     const client = this.clusterClient(call);
-    return invokeUnary(method(client).bind(client), call.request, this.forwardedCall(call, answerByMs));
+    return this.invoke(method(client).bind(client), call, answerByMs, signal);
+  }
+
+  private invoke<Req, Res>(method: UnaryMethod<Req, Res>, call: grpc.ServerUnaryCall<Req, Res>, answerByMs: number, signal: AbortSignal): Promise<Res> {
+    const { metadata, options } = this.forwardedCall(call, answerByMs);
+    return new Promise<Res>((resolve, reject) => {
+      const onAbort = (): void => {
+        upstream.cancel();
+        reject(unavailable(`node ${this.node.id} is shutting down while forwarding the call: retry on another node`));
+      };
+      const upstream = method(call.request, metadata, options, (error, response) => {
+        signal.removeEventListener("abort", onAbort);
+        if (error) reject(error);
+        else resolve(response as Res);
+      });
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    });
   }
 
   close(): void {
@@ -86,17 +107,4 @@ export class LeaderForwarder {
     this.queueClients.clear();
     this.clusterClients.clear();
   }
-}
-
-function invokeUnary<Req, Res>(
-  method: UnaryMethod<Req, Res>,
-  request: Req,
-  { metadata, options }: { metadata: grpc.Metadata; options: grpc.CallOptions },
-): Promise<Res> {
-  return new Promise<Res>((resolve, reject) => {
-    method(request, metadata, options, (error, response) => {
-      if (error) reject(error);
-      else resolve(response as Res);
-    });
-  });
 }

@@ -2,7 +2,8 @@ import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { QueueHandlers } from "../generated/raftq/v1/Queue.js";
 import type { QueueClient } from "../generated/raftq/v1/Queue.js";
-import { answerByMs, leaderMetadata, type ServerCall } from "./call-context.js";
+import { answerByMs, cancellationOf, leaderMetadata } from "./call-context.js";
+import { MAX_WAIT_MS } from "../queue/limits.js";
 import { toGrpcError } from "./grpc-errors.js";
 import type { LeaderForwarder } from "./leader-forwarder.js";
 import type { QueueLeader } from "./queue-leader.js";
@@ -28,22 +29,36 @@ type ForwardMethod<Req, Res> = (client: QueueClient) => (
   callback: (error: grpc.ServiceError | null, response?: Res) => void,
 ) => grpc.ClientUnaryCall;
 
+/** What every unary handler of one node shares. */
+interface UnaryContext {
+  readonly leader: QueueLeader;
+  readonly forwarder: LeaderForwarder;
+  readonly logger: Logger;
+  /** Aborted when the server shuts down: long polls end and forwarded calls are cancelled. */
+  readonly shutdown: AbortSignal;
+}
+
 /**
  * Serves a unary call: the leader runs `onLeader`, any other node forwards to the leader. Every answer
- * (errors too) names the leader in metadata so clients can go straight there.
+ * (errors too) names the leader in metadata so clients can go straight there. `waitMsOf` extends the
+ * server's own time limit for a long poll.
  */
 function unary<Req, Res>(
-  leader: QueueLeader,
-  forwarder: LeaderForwarder,
-  logger: Logger,
+  context: UnaryContext,
   forward: ForwardMethod<NoInfer<Req>, NoInfer<Res>>,
-  onLeader: (request: Req, answerByMs: number, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
+  onLeader: (request: Req, answerByMs: number, signal: AbortSignal) => Promise<Res>,
+  waitMsOf: (request: Req) => number = () => 0,
 ): grpc.handleUnaryCall<Req, Res> {
+  const { leader, forwarder, logger, shutdown } = context;
   return (call, callback) => {
-    const deadlineMs = answerByMs(call);
+    const cancellation = cancellationOf(call, shutdown);
     // Async so that a synchronous throw (e.g. no leader to forward to) still becomes a proper status.
-    const work = (async () =>
-      leader.node.isLeader() ? onLeader(call.request, deadlineMs, call) : forwarder.forwardUnary(call, deadlineMs, forward))();
+    const work = (async () => {
+      const deadlineMs = answerByMs(call, waitMsOf(call.request));
+      return leader.node.isLeader()
+        ? onLeader(call.request, deadlineMs, cancellation.signal)
+        : forwarder.forwardUnary(call, deadlineMs, forward, cancellation.signal);
+    })();
     work.then(
       (response) => {
         call.sendMetadata(leaderMetadata(forwarder.leaderAddress()));
@@ -54,17 +69,17 @@ function unary<Req, Res>(
         if (status.code === grpc.status.INTERNAL) logger.error({ err: error }, "internal error serving a call");
         callback({ code: status.code, details: status.message, metadata: leaderMetadata(forwarder.leaderAddress()) });
       },
-    );
+    ).finally(() => cancellation.dispose());
   };
 }
 
 /** The public Queue service of one node. */
 export function queueServiceHandlers(leader: QueueLeader, forwarder: LeaderForwarder, shutdown: AbortSignal): QueueHandlers {
-  const logger = leader.logger;
+  const context: UnaryContext = { leader, forwarder, logger: leader.logger, shutdown };
   const autoCreate = leader.autoCreateQueues;
   const sm = leader.stateMachine;
   return {
-    Enqueue: unary(leader, forwarder, logger, (c) => c.enqueue, async (request, by) => {
+    Enqueue: unary(context, (c) => c.enqueue, async (request, by) => {
       const command = enqueueCommand(request, autoCreate, Date.now());
       if (leader.unsafeAckBeforeCommit) {
         // A deliberate bug for proving the chaos checker (see ServerOptions): answers before commit.
@@ -74,48 +89,43 @@ export function queueServiceHandlers(leader: QueueLeader, forwarder: LeaderForwa
       const result = await leader.propose(command, by);
       return { id: result.ids[0], duplicate: result.duplicates[0] };
     }),
-    EnqueueBatch: unary(leader, forwarder, logger, (c) => c.enqueueBatch, async (request, by) => {
+    EnqueueBatch: unary(context, (c) => c.enqueueBatch, async (request, by) => {
       const result = await leader.propose(enqueueBatchCommand(request.queue, request.messages, autoCreate, Date.now()), by);
       return { ids: [...result.ids], duplicates: [...result.duplicates] };
     }),
-    Dequeue: unary(leader, forwarder, logger, (c) => c.dequeue, async (request, by, call) => {
+    Dequeue: unary(context, (c) => c.dequeue, async (request, by, signal) => {
       const { command, waitMs } = dequeueCommand(request, Date.now());
-      const cancellation = cancellationOf(call, shutdown);
-      try {
-        const result = await leader.leaseWithWait(command, Date.now() + waitMs, by, cancellation.signal);
-        return { messages: result.deliveries.map(deliveryMessage) };
-      } finally {
-        cancellation.dispose();
-      }
-    }),
-    Ack: unary(leader, forwarder, logger, (c) => c.ack, async (request, by) => {
+      const result = await leader.leaseWithWait(command, Date.now() + waitMs, by, signal);
+      return { messages: result.deliveries.map(deliveryMessage) };
+    }, (request) => Math.min(request.waitMs, MAX_WAIT_MS)),
+    Ack: unary(context, (c) => c.ack, async (request, by) => {
       const result = await leader.propose(ackCommand(request, Date.now()), by);
       return { acked: result.acked, refusedReceipts: [...result.refusedReceipts] };
     }),
-    Nack: unary(leader, forwarder, logger, (c) => c.nack, async (request, by) => {
+    Nack: unary(context, (c) => c.nack, async (request, by) => {
       const result = await leader.propose(nackCommand(request, Date.now()), by);
       return { nacked: result.nacked, refusedReceipts: [...result.refusedReceipts] };
     }),
-    ExtendLease: unary(leader, forwarder, logger, (c) => c.extendLease, async (request, by) => {
+    ExtendLease: unary(context, (c) => c.extendLease, async (request, by) => {
       const result = await leader.propose(extendLeaseCommand(request, Date.now()), by);
       return { extended: result.extended, refusedReceipts: [...result.refusedReceipts] };
     }),
-    CreateQueue: unary(leader, forwarder, logger, (c) => c.createQueue, async (request, by) => {
+    CreateQueue: unary(context, (c) => c.createQueue, async (request, by) => {
       return leader.propose(createQueueCommand(request, Date.now()), by);
     }),
-    DeleteQueue: unary(leader, forwarder, logger, (c) => c.deleteQueue, async (request, by) => {
+    DeleteQueue: unary(context, (c) => c.deleteQueue, async (request, by) => {
       checkQueueName(request.queue);
       return leader.propose({ kind: "deleteQueue", nowMs: Date.now(), queue: request.queue }, by);
     }),
-    PurgeQueue: unary(leader, forwarder, logger, (c) => c.purgeQueue, async (request, by) => {
+    PurgeQueue: unary(context, (c) => c.purgeQueue, async (request, by) => {
       checkQueueName(request.queue);
       return leader.propose({ kind: "purgeQueue", nowMs: Date.now(), queue: request.queue }, by);
     }),
-    ListQueues: unary(leader, forwarder, logger, (c) => c.listQueues, async (_request, by) => {
+    ListQueues: unary(context, (c) => c.listQueues, async (_request, by) => {
       await leader.readBarrier(by);
       return { queues: sm.listQueues() };
     }),
-    GetQueueStats: unary(leader, forwarder, logger, (c) => c.getQueueStats, async (request, by) => {
+    GetQueueStats: unary(context, (c) => c.getQueueStats, async (request, by) => {
       checkQueueName(request.queue);
       await leader.readBarrier(by);
       const stats = sm.stats(request.queue, Date.now());
@@ -125,14 +135,4 @@ export function queueServiceHandlers(leader: QueueLeader, forwarder: LeaderForwa
     Subscribe: subscribeHandler(leader, forwarder, shutdown),
     EnqueueStream: enqueueStreamHandler(leader, forwarder, shutdown),
   };
-}
-
-/** Aborts when the caller cancels or the server shuts down; dispose() once the call is answered. */
-export function cancellationOf(call: ServerCall, shutdown: AbortSignal): { signal: AbortSignal; dispose: () => void } {
-  const controller = new AbortController();
-  const abort = (): void => controller.abort();
-  call.on("cancelled", abort);
-  if (shutdown.aborted) abort();
-  else shutdown.addEventListener("abort", abort, { once: true });
-  return { signal: controller.signal, dispose: () => shutdown.removeEventListener("abort", abort) };
 }

@@ -5,12 +5,11 @@ import type { EnqueueStreamResponse } from "../generated/raftq/v1/EnqueueStreamR
 import type { SubscribeRequest__Output } from "../generated/raftq/v1/SubscribeRequest.js";
 import { DEFAULT_PREFETCH } from "../queue/settings.js";
 import { validatePrefetch } from "../queue/validation.js";
-import { answerByMs, leaderMetadata, DEFAULT_CALL_TIMEOUT_MS } from "./call-context.js";
+import { answerByMs, cancellationOf, leaderMetadata, DEFAULT_CALL_TIMEOUT_MS } from "./call-context.js";
 import { invalidArgument, toGrpcError, unavailable } from "./grpc-errors.js";
 import type { LeaderForwarder } from "./leader-forwarder.js";
 import type { QueueLeader } from "./queue-leader.js";
 import { deliveryMessage, enqueueCommand, leaseCommand } from "./queue-requests.js";
-import { cancellationOf } from "./queue-service.js";
 
 /** Most enqueues of one EnqueueStream being replicated at once; the stream is paused beyond it. */
 const MAX_STREAM_IN_FLIGHT = 1024;

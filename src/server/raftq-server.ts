@@ -98,7 +98,7 @@ export class RaftqServer {
     const raftInbound = new RaftInbound((message) => node.receive(message), logger);
     grpcServer.addService(RAFT_SERVICE, raftInbound.handlers());
     grpcServer.addService(QUEUE_SERVICE, queueServiceHandlers(leader, forwarder, shutdownController.signal));
-    grpcServer.addService(CLUSTER_SERVICE, clusterServiceHandlers(node as RaftNode<unknown>, peers, forwarder));
+    grpcServer.addService(CLUSTER_SERVICE, clusterServiceHandlers(node as RaftNode<unknown>, peers, forwarder, shutdownController.signal));
     const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((name) => [name, "NOT_SERVING"])));
     health.addToServer(grpcServer);
     node.onLeadershipChange((leadership) => {

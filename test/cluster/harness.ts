@@ -110,19 +110,17 @@ class ClusterNode implements NodeHandle {
 
 /** A cluster of real raftq nodes; see startCluster and useSharedCluster. */
 export class TestCluster {
-  private readonly members: ClusterNode[];
   private readonly clients: RaftqClient[] = [];
   private closed = false;
 
   private constructor(
     /** The temporary directory holding every node's data dir and log file. */
     readonly root: string,
+    /** The --peers value every node gets. */
     private readonly peers: string,
-    members: ClusterNode[],
+    private readonly members: readonly ClusterNode[],
     private readonly options: ClusterOptions,
-  ) {
-    this.members = members;
-  }
+  ) {}
 
   /** Allocates ports and directories; no process is started yet. */
   static async create(options: ClusterOptions): Promise<TestCluster> {
@@ -195,15 +193,20 @@ export class TestCluster {
     member.process = child;
     member.paused = false;
     member.exited = new Promise<NodeExit>((resolve) => {
-      child.once("exit", (code, signal) => {
+      const ended = (exit: NodeExit): void => {
         allChildren.delete(child);
-        const exit = { code, signal };
         if (member.process === child) {
           member.process = undefined;
           member.paused = false;
           member.lastExit = exit;
         }
         resolve(exit);
+      };
+      child.once("exit", (code, signal) => ended({ code, signal }));
+      // Without a pid the process was never spawned and there will be no "exit"; other errors (a failed
+      // kill of a process that is exiting anyway) need no handling, but must not go unlistened.
+      child.on("error", () => {
+        if (child.pid === undefined) ended({ code: null, signal: null });
       });
     });
     await this.waitFor(
@@ -309,12 +312,18 @@ export class TestCluster {
     return client;
   }
 
+  /** Every line one node has logged so far, over all its runs. */
+  logLines(id: string): string[] {
+    const { logFile } = this.member(id);
+    const text = existsSync(logFile) ? readFileSync(logFile, "utf8").trimEnd() : "";
+    return text === "" ? [] : text.split("\n");
+  }
+
   /** The last `lines` lines of every node's log, labelled, for failure messages. */
   logTails(lines = LOG_TAIL_LINES): string {
     return this.members
       .map((member) => {
-        const text = existsSync(member.logFile) ? readFileSync(member.logFile, "utf8") : "";
-        const tail = text.trimEnd().split("\n").slice(-lines).map((line) => line.slice(0, LOG_LINE_MAX_CHARS));
+        const tail = this.logLines(member.id).slice(-lines).map((line) => line.slice(0, LOG_LINE_MAX_CHARS));
         return `----- ${member.id} (${member.address}, ${member.state}) last ${tail.length} log lines -----\n${tail.join("\n")}`;
       })
       .join("\n");
@@ -346,7 +355,8 @@ export class TestCluster {
   private async awaitExit(id: string, exited: Promise<NodeExit>): Promise<NodeExit> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`node ${id} did not exit within ${EXIT_TIMEOUT_MS} ms\n${this.logTails()}`)), EXIT_TIMEOUT_MS);
+      const fail = (): void => reject(new Error(`node ${id} did not exit within ${EXIT_TIMEOUT_MS} ms\n${this.logTails()}`));
+      timer = setTimeout(fail, EXIT_TIMEOUT_MS);
     });
     try {
       return await Promise.race([exited, timeout]);

@@ -4,12 +4,14 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { startCluster } from "./harness.js";
+import { useSharedCluster } from "./harness.js";
 import { callUnary, expectOk, expectRefused } from "./raw-grpc.js";
 
 describe("health checks", () => {
+  const sharedCluster = useSharedCluster();
+
   it("report SERVING for the server and both raftq services on every node of a healthy cluster", async () => {
-    const cluster = await startCluster();
+    const cluster = sharedCluster();
 
     for (const node of cluster.nodes) {
       const { health } = cluster.stubs(node.id);
@@ -18,12 +20,12 @@ describe("health checks", () => {
         expect(answer.status, `${node.id} service "${service}"`).toBe("SERVING");
       }
     }
-  }, 30_000);
+  });
 
   it("answer NOT_FOUND for a service the node does not have", async () => {
-    const cluster = await startCluster();
+    const cluster = sharedCluster();
     const { health } = cluster.stubs("n1");
 
     expectRefused(await callUnary(health, health.Check, { service: "no.such.Service" }), grpc.status.NOT_FOUND);
-  }, 30_000);
+  });
 });

@@ -6,7 +6,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { isInvalidArgument, isQueueFull, type Delivery, type RaftqError } from "../../src/client/index.js";
+import { isInvalidArgument, isQueueFull, RaftqError, type Delivery } from "../../src/client/index.js";
 import type { Delivery__Output } from "../../src/generated/raftq/v1/Delivery.js";
 import { useSharedCluster } from "./harness.js";
 import { callUnary, expectOk } from "./raw-grpc.js";
@@ -19,12 +19,13 @@ function texts(deliveries: readonly Delivery[]): string[] {
   return deliveries.map((delivery) => delivery.text());
 }
 
-/** The error a promise rejected with (fails the test if it resolved). */
+/** The RaftqError a call failed with (fails the test if it succeeded or threw something else). */
 async function rejection(promise: Promise<unknown>): Promise<RaftqError> {
   try {
     await promise;
   } catch (error) {
-    return error as RaftqError;
+    if (error instanceof RaftqError) return error;
+    throw error;
   }
   return expect.fail("expected the call to fail, but it succeeded");
 }
@@ -107,13 +108,13 @@ describe("queue basics", () => {
     expect(second).toMatchObject({ id: first?.id, deliveryCount: 2 });
 
     const nackedAt = Date.now();
-    expect(await second?.nack(1_000)).toBe(true);
+    expect(await second?.nack(2_000)).toBe(true);
     expect(await client.dequeue("nack")).toEqual([]);
     expect(await client.queueStats("nack")).toMatchObject({ ready: 0, delayed: 1, inFlight: 0 });
     const [third] = await client.dequeue("nack", { waitMs: 10_000 });
 
     expect(third).toMatchObject({ id: first?.id, deliveryCount: 3 });
-    expect(Date.now() - nackedAt).toBeGreaterThanOrEqual(1_000);
+    expect(Date.now() - nackedAt).toBeGreaterThanOrEqual(2_000);
   }, TEST_TIMEOUT_MS);
 
   it("dead-letters a message after max_deliveries into the dead-letter queue and counts it", async () => {
@@ -140,12 +141,29 @@ describe("queue basics", () => {
     await client.createQueue("dl-expiry-dead");
     await client.createQueue("dl-expiry", { maxDeliveries: 1, deadLetterQueue: "dl-expiry-dead" });
     await client.enqueue("dl-expiry", "abandoned");
-    await client.dequeue("dl-expiry", { visibilityTimeoutMs: 300 });
+    // One raw attempt: an SDK retry would write a second lease command to the source queue.
+    const stub = cluster().stubs((await cluster().leader()).id).queue;
+    expectOk(await callUnary(stub, stub.Dequeue, { queue: "dl-expiry", visibilityTimeoutMs: 300 }));
+    await cluster().waitFor(async () => (await client.queueStats("dl-expiry")).deadLetteredTotal === 1, {
+      what: "the source queue to count the expired message as dead-lettered",
+    });
 
-    // A consumer of the dead-letter queue long-polls it; the expired message should reach it.
-    const [dead] = await client.dequeue("dl-expiry-dead", { waitMs: 5_000 });
-
+    // So a consumer long-polling the dead-letter queue must get it (see FOUND_BUGS.md #1).
+    const [dead] = await client.dequeue("dl-expiry-dead", { waitMs: 2_000 });
     expect(dead?.text()).toBe("abandoned");
+  }, TEST_TIMEOUT_MS);
+
+  it("never answers a Dequeue with more bytes than a default gRPC client accepts", async () => {
+    const client = cluster().client({ timeoutMs: 30_000 });
+    const oneMiB = Buffer.alloc(1024 * 1024, "m");
+    for (let n = 0; n < 5; n++) await client.enqueue("large-bodies", oneMiB);
+    const stub = cluster().stubs((await cluster().leader()).id).queue;
+
+    // 5 MiB of bodies do not fit the 4 MiB a default client receives: the answer must hold fewer (see FOUND_BUGS.md #2).
+    const { messages } = expectOk(await callUnary(stub, stub.Dequeue, { queue: "large-bodies", maxMessages: 5 }));
+
+    expect(messages.length).toBeGreaterThan(0);
+    expect((await client.queueStats("large-bodies")).inFlight).toBe(messages.length);
   }, TEST_TIMEOUT_MS);
 
   it("enqueues a message once per idempotency key, whichever node the repeat goes to", async () => {
@@ -167,10 +185,28 @@ describe("queue basics", () => {
     expect(await client.queueStats("idem")).toMatchObject({ ready: 2, enqueuedTotal: 2 });
   }, TEST_TIMEOUT_MS);
 
+  it("enqueues a repeated key again once the queue's dedup window has passed", async () => {
+    const client = cluster().client();
+    await client.createQueue("dedup-window", { dedupWindowMs: 500 });
+    const first = await client.enqueue("dedup-window", "v1", { idempotencyKey: "short-lived" });
+    expect(await client.enqueue("dedup-window", "v1", { idempotencyKey: "short-lived" })).toEqual({ id: first.id, duplicate: true });
+
+    const again = await cluster().waitFor(
+      async () => {
+        const result = await client.enqueue("dedup-window", "v1", { idempotencyKey: "short-lived" });
+        return !result.duplicate && result;
+      },
+      { what: "the key to be forgotten after its 500 ms window" },
+    );
+
+    expect(again.id).toBeGreaterThan(first.id);
+    expect(await client.queueStats("dedup-window")).toMatchObject({ ready: 2, enqueuedTotal: 2 });
+  }, TEST_TIMEOUT_MS);
+
   it("keeps a delayed message invisible until it is due, without holding back the messages behind it", async () => {
     const client = cluster().client();
     const enqueuedAt = Date.now();
-    await client.enqueue("delayed", "later", { delayMs: 1_500 });
+    await client.enqueue("delayed", "later", { delayMs: 2_000 });
     await client.enqueue("delayed", "now");
 
     expect(texts(await client.dequeue("delayed", { maxMessages: 10 }))).toEqual(["now"]);
@@ -178,7 +214,7 @@ describe("queue basics", () => {
     const due = await client.dequeue("delayed", { maxMessages: 10, waitMs: 10_000 });
 
     expect(texts(due)).toEqual(["later"]);
-    expect(Date.now() - enqueuedAt).toBeGreaterThanOrEqual(1_500);
+    expect(Date.now() - enqueuedAt).toBeGreaterThanOrEqual(2_000);
   }, TEST_TIMEOUT_MS);
 
   it("answers a long poll as soon as a message is enqueued, well before wait_ms", async () => {
@@ -210,6 +246,18 @@ describe("queue basics", () => {
     expect(deliveries).toEqual([]);
     expect(elapsedMs).toBeGreaterThanOrEqual(950);
     expect(elapsedMs).toBeLessThan(5_000);
+  }, TEST_TIMEOUT_MS);
+
+  it("waits the full wait_ms of a long poll longer than 10 s", async () => {
+    const client = cluster().client();
+    const enqueuedAt = Date.now();
+    await client.enqueue("long-poll-12s", "due after 11 s", { delayMs: 11_000 });
+
+    // The message becomes ready during the poll, past the 10 s mark (see FOUND_BUGS.md #3).
+    const deliveries = await client.dequeue("long-poll-12s", { waitMs: 12_000 });
+
+    expect(texts(deliveries)).toEqual(["due after 11 s"]);
+    expect(Date.now() - enqueuedAt).toBeGreaterThanOrEqual(11_000);
   }, TEST_TIMEOUT_MS);
 
   it("keeps at most `prefetch` unacked deliveries on a subscription; each ack frees one slot", async () => {
@@ -251,6 +299,28 @@ describe("queue basics", () => {
     expect(received.every((delivery) => delivery.deliveryCount === 1)).toBe(true);
   }, TEST_TIMEOUT_MS);
 
+  it("relays a subscription through a follower", async () => {
+    const c = cluster();
+    const client = c.client();
+    await client.createQueue("relayed-subscription");
+    const [follower] = await c.followers();
+    const stub = c.stubs(follower?.id ?? "n1").queue;
+    const received: Delivery__Output[] = [];
+    const stream = stub.Subscribe({ queue: "relayed-subscription", prefetch: 5 });
+    stream.on("data", (delivery: Delivery__Output) => received.push(delivery));
+    stream.on("error", () => {}); // cancelled at the end
+    try {
+      await client.enqueueBatch("relayed-subscription", [{ body: "x" }, { body: "y" }]);
+      await c.waitFor(() => received.length >= 2, { what: "two deliveries relayed by the follower" });
+      const receipts = received.map((delivery) => delivery.receipt);
+      expect(await client.ack("relayed-subscription", { receipts })).toEqual({ acked: 2, refusedReceipts: [] });
+    } finally {
+      stream.cancel();
+    }
+
+    expect(received.map((delivery) => delivery.body.toString())).toEqual(["x", "y"]);
+  }, TEST_TIMEOUT_MS);
+
   it("streams deliveries to an SDK subscription that acks them", async () => {
     const client = cluster().client();
     await client.enqueueBatch("subscribe", [{ body: "a" }, { body: "b" }, { body: "c" }]);
@@ -270,10 +340,10 @@ describe("queue basics", () => {
     const client = cluster().client();
     await client.enqueue("extend", "slow job");
 
-    const [delivery] = await client.dequeue("extend", { visibilityTimeoutMs: 800 });
+    const [delivery] = await client.dequeue("extend", { visibilityTimeoutMs: 1_500 });
     expect(await delivery?.extendLease(30_000)).toBe(true);
-    // Well past the original 800 ms lease, the message is still leased to us, not redelivered.
-    expect(await client.dequeue("extend", { waitMs: 2_000 })).toEqual([]);
+    // Well past the original 1.5 s lease, the message is still leased to us, not redelivered.
+    expect(await client.dequeue("extend", { waitMs: 2_500 })).toEqual([]);
     expect(await client.queueStats("extend")).toMatchObject({ ready: 0, inFlight: 1 });
 
     expect(await delivery?.ack()).toBe(true);

@@ -94,6 +94,31 @@ export function callUnary<Request, Response>(
   });
 }
 
+/**
+ * The final status of a streaming call, as an Outcome without a response; if the stream is still open
+ * after `timeoutMs` it is cancelled and reported as such (CANCELLED, "still open").
+ */
+export function streamOutcome(
+  stream: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>,
+  timeoutMs = 5_000,
+): Promise<Outcome<undefined>> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      resolve({ ok: false, code: grpc.status.CANCELLED, details: `the stream was still open after ${timeoutMs} ms`, leader: "" });
+      stream.cancel();
+    }, timeoutMs);
+    stream.on("data", () => {});
+    stream.on("error", () => {}); // the final status arrives through "status"
+    stream.on("status", (status: grpc.StatusObject) => {
+      clearTimeout(timer);
+      const leader = status.metadata.get(LEADER_METADATA_KEY)[0];
+      const named = typeof leader === "string" ? leader : "";
+      if (status.code === grpc.status.OK) resolve({ ok: true, response: undefined, leader: named });
+      else resolve({ ok: false, code: status.code, details: status.details, leader: named });
+    });
+  });
+}
+
 /** The name of a gRPC status code, e.g. "INVALID_ARGUMENT", for readable assertions. */
 export function codeName(code: grpc.status): string {
   return grpc.status[code] ?? `code ${code}`;

@@ -4,7 +4,7 @@
  * with: nothing acknowledged is lost, nothing appears that was never sent, and nothing appears twice.
  */
 import { expect } from "vitest";
-import type { RaftqClient } from "../../src/client/index.js";
+import type { EnqueueResult, RaftqClient } from "../../src/client/index.js";
 
 /** How a producer runs. */
 export interface ProducerOptions {
@@ -24,9 +24,12 @@ export interface Acknowledgement {
   readonly atMs: number;
 }
 
+/** Sends one message, e.g. `(body) => client.enqueue(queue, body)` or `(body) => publisher.publish(body)`. */
+export type Send = (body: string) => Promise<EnqueueResult>;
+
 /**
- * Enqueues numbered messages through the SDK (which retries with idempotency keys) from `concurrency`
- * loops until `total` were started or stop() is called. It never throws: failures are recorded.
+ * Sends numbered messages through the SDK (which retries with idempotency keys) from `concurrency` loops
+ * until `total` were started or stop() is called. It never throws: failures are recorded.
  */
 export class Producer {
   /** Every body an enqueue was started for: what may legitimately be in the queue. */
@@ -40,8 +43,7 @@ export class Producer {
   private readonly running: Promise<void>;
 
   constructor(
-    private readonly client: RaftqClient,
-    readonly queue: string,
+    private readonly send: Send,
     private readonly options: ProducerOptions,
   ) {
     const loops = Array.from({ length: options.concurrency ?? 4 }, () => this.loop());
@@ -51,6 +53,11 @@ export class Producer {
   /** Bodies the cluster acknowledged. */
   acknowledgedBodies(): Set<string> {
     return new Set(this.acknowledged.map((ack) => ack.body));
+  }
+
+  /** What was sent, in the shape expectNoLossNoDuplicates takes. */
+  sent(): SentMessages {
+    return { attempted: this.attempted, acknowledged: this.acknowledgedBodies() };
   }
 
   /** The first acknowledgement that arrived after `timeMs`, if any. */
@@ -75,7 +82,7 @@ export class Producer {
       const body = `${this.options.prefix}-${this.next++}`;
       this.attempted.add(body);
       try {
-        const result = await this.client.enqueue(this.queue, body);
+        const result = await this.send(body);
         this.acknowledged.push({ body, id: result.id, atMs: Date.now() });
       } catch (error) {
         this.failures.push({ body, error });
@@ -107,6 +114,12 @@ export async function drain(client: RaftqClient, queue: string, maxRounds = 1_00
   throw new Error(`"${queue}" was not drained after ${maxRounds} rounds`);
 }
 
+/** What a test sent: every body an enqueue was started for, and those the cluster acknowledged. */
+export interface SentMessages {
+  readonly attempted: ReadonlySet<string>;
+  readonly acknowledged: ReadonlySet<string>;
+}
+
 /** What a drain found compared with what was sent. */
 export interface DrainReport {
   readonly acknowledged: number;
@@ -119,10 +132,7 @@ export interface DrainReport {
  * Asserts the end state of a fault test: every acknowledged body was drained, every drained body was
  * actually sent, and none was drained twice (the SDK's idempotency keys make retries harmless).
  */
-export function expectNoLossNoDuplicates(
-  sent: { attempted: ReadonlySet<string>; acknowledged: ReadonlySet<string> },
-  drained: readonly string[],
-): DrainReport {
+export function expectNoLossNoDuplicates(sent: SentMessages, drained: readonly string[]): DrainReport {
   const counts = new Map<string, number>();
   for (const body of drained) counts.set(body, (counts.get(body) ?? 0) + 1);
   const lost = [...sent.acknowledged].filter((body) => !counts.has(body));

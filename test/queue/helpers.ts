@@ -12,7 +12,7 @@ import type {
   PurgeQueueCommand,
 } from "../../src/queue/commands.js";
 import type { ErrorCode, QueueError } from "../../src/queue/errors.js";
-import type { Applied, Delivery, Outcome, Undecodable } from "../../src/queue/results.js";
+import type { Applied, Delivery, Outcome, QueueStats, Undecodable } from "../../src/queue/results.js";
 import type { QueueSettings } from "../../src/queue/settings.js";
 
 const utf8 = new TextEncoder();
@@ -97,6 +97,14 @@ export function refused(applied: Applied | Undecodable, code: ErrorCode): QueueE
   if (applied.ok) throw new Error(`expected ${applied.kind} to fail with code ${code}, it succeeded`);
   expect(applied.error.code).toBe(code);
   return applied.error;
+}
+
+/** Checks a queue's counts add up: ready + in flight + delayed = enqueued - acked - dead-lettered - purged. */
+export function expectBalanced(queue: string, stats: QueueStats): void {
+  const held = stats.ready + stats.inFlight + stats.delayed;
+  const remaining = stats.enqueuedTotal - stats.ackedTotal - stats.deadLetteredTotal - stats.purgedTotal;
+  expect(held, `${queue}: ${JSON.stringify(stats)}`).toBe(remaining);
+  for (const count of Object.values(stats)) expect(count).toBeGreaterThanOrEqual(0);
 }
 
 /** `value` as plain data, byte arrays (Uint8Array or Buffer alike) as arrays of numbers. */

@@ -1,12 +1,24 @@
+import { join } from "node:path";
+import protobuf from "protobufjs";
 import { describe, expect, it } from "vitest";
+import { deliveryBytes } from "../../src/queue/delivery-size.js";
 import { ErrorCode } from "../../src/queue/errors.js";
 import {
+  DELIVERY_OVERHEAD_BYTES,
+  GRPC_DEFAULT_MAX_RECEIVE_BYTES,
+  HEADER_OVERHEAD_BYTES,
   MAX_BATCH_MESSAGES,
+  MAX_HEADER_KEY_CHARS,
   MAX_HEADERS,
+  MAX_HEADERS_BYTES,
   MAX_IDEMPOTENCY_KEY_BYTES,
   MAX_IDS_PER_REQUEST,
+  MAX_LEASE_BYTES,
   MAX_MAX_MESSAGE_BYTES,
+  MAX_RECEIPT_CHARS,
 } from "../../src/queue/limits.js";
+import { PROTO_DIR } from "../../src/queue/proto-dir.js";
+import type { Delivery } from "../../src/queue/results.js";
 import { QueueStateMachine } from "../../src/queue/state-machine.js";
 import { cmd, msg, ok, refused } from "./helpers.js";
 
@@ -66,9 +78,59 @@ describe("max_message_bytes", () => {
     expect(ok(sm.stats("q", 0)).enqueuedTotal).toBe(0);
   });
 
-  it("cannot be set above 4 MiB", () => {
+  it("can be set up to MAX_MAX_MESSAGE_BYTES (4,000,000), not above", () => {
     const sm = new QueueStateMachine();
-    refused(sm.apply(cmd.create("q", 0, { maxMessageBytes: MAX_MAX_MESSAGE_BYTES + 1 })), ErrorCode.InvalidArgument);
+    expect(MAX_MAX_MESSAGE_BYTES).toBe(4_000_000);
+    ok(sm.apply(cmd.create("q", 0, { maxMessageBytes: MAX_MAX_MESSAGE_BYTES })));
+    const error = refused(sm.apply(cmd.create("r", 0, { maxMessageBytes: MAX_MAX_MESSAGE_BYTES + 1 })), ErrorCode.InvalidArgument);
+    expect(error.message).toContain("max_message_bytes 4000001 is out of range");
+    refused(sm.apply(cmd.enqueue("q", 0, [sized(MAX_MAX_MESSAGE_BYTES + 1)])), ErrorCode.InvalidArgument);
+  });
+});
+
+describe("Dequeue answer size", () => {
+  const DEQUEUE_RESPONSE = protobuf
+    .loadSync(join(PROTO_DIR, "raftq", "v1", "queue.proto"))
+    .lookupType("raftq.v1.DequeueResponse");
+
+  /** The largest delivery a queue can hold: every field at its bound. */
+  function maximalDelivery(): Delivery {
+    const keys = Array.from({ length: MAX_HEADERS }, (_, i) => `${i}`.padStart(MAX_HEADER_KEY_CHARS, "k"));
+    const valueBytes = Math.floor((MAX_HEADERS_BYTES - MAX_HEADERS * MAX_HEADER_KEY_CHARS) / MAX_HEADERS);
+    return {
+      id: Number.MAX_SAFE_INTEGER,
+      body: new Uint8Array(MAX_MAX_MESSAGE_BYTES).fill(0xff),
+      headers: Object.fromEntries(keys.map((key) => [key, "v".repeat(valueBytes)])),
+      deliveryCount: 1000,
+      enqueuedAtMs: Number.MAX_SAFE_INTEGER,
+      receipt: "z".repeat(MAX_RECEIPT_CHARS),
+    };
+  }
+
+  function encodedBytes(deliveries: readonly Delivery[]): number {
+    return DEQUEUE_RESPONSE.encode({ messages: deliveries }).finish().byteLength;
+  }
+
+  it("lets one message of maximal size, headers and framing fit a default gRPC client", () => {
+    const worstCase =
+      MAX_MAX_MESSAGE_BYTES + MAX_HEADERS_BYTES + MAX_HEADERS * HEADER_OVERHEAD_BYTES + MAX_RECEIPT_CHARS + DELIVERY_OVERHEAD_BYTES;
+    expect(worstCase).toBeLessThanOrEqual(GRPC_DEFAULT_MAX_RECEIVE_BYTES);
+    expect(MAX_LEASE_BYTES).toBeLessThanOrEqual(GRPC_DEFAULT_MAX_RECEIVE_BYTES);
+    expect(deliveryBytes(maximalDelivery())).toBeLessThanOrEqual(worstCase);
+  });
+
+  it("counts at least the bytes a delivery takes on the wire", () => {
+    const maximal = maximalDelivery();
+    expect(encodedBytes([maximal])).toBeLessThanOrEqual(deliveryBytes(maximal));
+    expect(encodedBytes([maximal])).toBeLessThanOrEqual(GRPC_DEFAULT_MAX_RECEIVE_BYTES);
+
+    const sm = new QueueStateMachine();
+    const headers = { "content-type": "application/octet-stream", trace: "é✓".repeat(100) };
+    ok(sm.apply(cmd.enqueue("q", 0, Array.from({ length: 10 }, () => ({ ...sized(1024 * 1024), headers })))));
+    const deliveries = ok(sm.apply(cmd.lease("q", 0, 10))).deliveries;
+    const counted = deliveries.reduce((sum, delivery) => sum + deliveryBytes(delivery), 0);
+    expect(encodedBytes(deliveries)).toBeLessThanOrEqual(counted);
+    expect(counted).toBeLessThanOrEqual(MAX_LEASE_BYTES);
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * A seeded generator of plausible command sequences for the determinism and invariant tests: a few
- * queues (one a dead-letter queue), small batches, idempotency keys from a small pool, short leases, acks
- * and nacks by id or by receipts it saw delivered, and clocks that sometimes step back (a new leader).
+ * queues (one the dead-letter queue of the others, possibly missing or deleted, and dead-lettering into one
+ * of them in turn), small batches, idempotency keys from a small pool, short leases, acks and nacks by id
+ * or by receipts it saw delivered, and clocks that sometimes step back (a new leader).
  */
 import type { Command } from "../../src/queue/commands.js";
 import type { Applied } from "../../src/queue/results.js";
@@ -63,7 +64,8 @@ export class RandomCommands {
     const maxDeliveries = this.int(0, 3);
     return {
       maxDeliveries,
-      deadLetterQueue: queue !== "dlq" && maxDeliveries > 0 ? "dlq" : "",
+      // "dlq" dead-letters into "orders" in turn: chains and cycles of dead-letter queues must work too.
+      deadLetterQueue: maxDeliveries === 0 ? "" : queue === "dlq" ? "orders" : "dlq",
       visibilityTimeoutMs: this.int(0, 3) * 50,
       maxLength: this.int(0, 1) * 40,
       dedupWindowMs: this.int(0, 2) * 200,

@@ -39,6 +39,15 @@ export interface CoreView {
   hasReady(): boolean;
 }
 
+/** Which checks run; all by default. */
+export interface CheckerOptions {
+  /**
+   * Check at each send that the message promises only what its sender has persisted. Turned off only to
+   * show that the end-to-end properties also catch a driver that breaks persist-before-send.
+   */
+  readonly checkDurablePromises: boolean;
+}
+
 /** An entry as the checker remembers it. */
 interface EntryId {
   readonly term: number;
@@ -65,6 +74,8 @@ interface NodeView {
   commitIndex: number;
   /** The term in which the node was last seen as leader (0: not since its last start). */
   leaderTerm: number;
+  /** Readies with entries handed out since it became leader of leaderTerm. */
+  readiesAsLeader: number;
   /** Entries applied by the node's state machine since its last start (indexes 1..appliedIndex). */
   appliedIndex: number;
 }
@@ -74,6 +85,12 @@ export class SafetyChecker {
   private readonly views = new Map<NodeId, NodeView>();
   /** Election Safety: the one leader of each term, ever. */
   private readonly leaderOfTerm = new Map<number, NodeId>();
+  /**
+   * The log of each term's leader while it led, as the term of each entry (index i at [i - 1]). A leader
+   * only appends, so this is fixed per index; it is what a follower's acknowledgement in that term claims
+   * to hold.
+   */
+  private readonly leaderLogTerms = new Map<number, number[]>();
   /** Log Matching: byIndex[i] maps a term to the entry recorded at (i, term). */
   private readonly byIndex: Map<number, LogRecord>[] = [];
   /** Proposal payloads are unique: where each one lives (`index/term`). */
@@ -89,7 +106,10 @@ export class SafetyChecker {
   /** ReadIndex requests answered (and checked). */
   readsServed = 0;
 
-  constructor(voters: readonly NodeId[]) {
+  constructor(
+    voters: readonly NodeId[],
+    private readonly options: CheckerOptions = { checkDurablePromises: true },
+  ) {
     for (const id of voters) {
       this.views.set(id, {
         alive: true,
@@ -101,6 +121,7 @@ export class SafetyChecker {
         vote: NO_NODE,
         commitIndex: 0,
         leaderTerm: 0,
+        readiesAsLeader: 0,
         appliedIndex: 0,
       });
     }
@@ -124,8 +145,18 @@ export class SafetyChecker {
     const view = this.view(id);
     const first = ready.entries[0];
     if (first === undefined) return;
-    if (view.leaderTerm !== 0 && view.leaderTerm === view.term && first.index !== view.disk.length + 1) {
+    // The first Ready of a leadership may still carry what the node wrote as a follower (a truncation,
+    // when its disk was busy through the election); every later one only appends.
+    const leading = view.leaderTerm !== 0 && view.leaderTerm === view.term;
+    if (leading && view.readiesAsLeader++ > 0 && first.index !== view.disk.length + 1) {
       this.fail("Leader Append-Only", `${id}, leader of term ${view.term}, rewrites its log from index ${first.index} (persisted last index ${view.disk.length})`);
+    }
+    for (const entry of ready.entries) {
+      // A leader's own entries may reach a Ready only after it stepped down (written while it waited for
+      // its disk), so they are recognised by their term, not by the node's current role.
+      if (this.leaderOfTerm.get(entry.term) !== id) continue;
+      const leaderLog = this.leaderLogTerms.get(entry.term);
+      if (leaderLog && entry.index === leaderLog.length + 1) leaderLog.push(entry.term);
     }
     let prevTerm = first.index === 1 ? 0 : core.entry(first.index - 1)?.term;
     if (prevTerm === undefined) this.fail("Log Matching", `${id} hands out entry ${first.index} but holds no entry ${first.index - 1}`);
@@ -171,6 +202,41 @@ export class SafetyChecker {
     if (message.type === MessageType.Append || message.type === MessageType.Heartbeat || message.type === MessageType.TimeoutNow) {
       this.claimLeadership(message.term, message.from, `it sent ${MessageType[message.type]} to ${message.to}`);
     }
+    if (this.options.checkDurablePromises) this.checkDurablePromise(message);
+  }
+
+  /**
+   * Persist before send: a message may only promise what the sender's disk holds when it leaves.
+   * - Its term (pre-vote traffic excepted: it speaks of a prospective term).
+   * - A vote (granted, or a candidate's own): the disk records that vote in that term, or a later term
+   *   (a node never acts in a term it has durably left, so it cannot vote twice in it).
+   * - An acknowledgement in term T through index m: the disk holds, at m, the entry the leader of T has
+   *   there (and so, by Log Matching, the whole prefix). An acknowledgement queued before the node
+   *   moved to a newer term, where a new leader replaced those entries, would break this.
+   */
+  private checkDurablePromise(message: Message): void {
+    const view = this.view(message.from);
+    const prospective = message.type === MessageType.PreVote || message.type === MessageType.PreVoteResponse;
+    if (!prospective && message.term > view.persistedTerm) {
+      this.fail("Durable Promise", `${message.from} sends ${MessageType[message.type]} in term ${message.term} with only term ${view.persistedTerm} persisted`);
+    }
+    const vote =
+      message.type === MessageType.VoteResponse && message.granted ? message.to : message.type === MessageType.Vote ? message.from : null;
+    if (vote !== null && view.persistedTerm === message.term && view.persistedVote !== vote) {
+      this.fail("Durable Promise", `${message.from} sends ${MessageType[message.type]} for ${vote} in term ${message.term} with vote ${view.persistedVote || "-"} persisted in that term`);
+    }
+    if (message.type === MessageType.AppendResponse && message.success && message.matchIndex > 0) {
+      const leaderLog = this.leaderLogTerms.get(message.term);
+      const index = message.matchIndex;
+      const held = view.disk[index - 1];
+      if (leaderLog && (held === undefined || held.term !== leaderLog[index - 1])) {
+        this.fail(
+          "Durable Promise",
+          `${message.from} acknowledges entries through ${index} to the leader of term ${message.term} (which has term ${leaderLog[index - 1]} there) ` +
+            `but its disk holds ${held ? `${index}/${held.term}:${held.payload}` : `only ${view.disk.length} entries`} (persisted term ${view.persistedTerm})`,
+        );
+      }
+    }
   }
 
   /** A node's state machine applied `entry`. */
@@ -215,6 +281,10 @@ export class SafetyChecker {
         this.claimLeadership(status.term, id, "its status says so");
         this.checkLeaderCompleteness(id, status.term, core);
         view.leaderTerm = status.term;
+        view.readiesAsLeader = 0;
+        const terms: number[] = [];
+        for (let index = 1; index <= status.lastIndex; index++) terms.push(core.entry(index)!.term);
+        this.leaderLogTerms.set(status.term, terms);
       }
     }
     if (status.commitIndex !== view.commitIndex) {

@@ -6,7 +6,7 @@
 import { defaultRaftConfig, type RaftConfig } from "../../src/raft/config.js";
 import type { ProposeResult, ReadIndexResult, TransferResult } from "../../src/raft/core.js";
 import { MessageType, Role, type Message, type NodeId, type RaftStatus } from "../../src/raft/types.js";
-import { SafetyChecker, SafetyViolation } from "./checker.js";
+import { SafetyChecker, SafetyViolation, type CheckerOptions } from "./checker.js";
 import { ProposalLedger } from "./ledger.js";
 import { SimNetwork, type NetworkConditions } from "./network.js";
 import { asciiText } from "./payload.js";
@@ -43,6 +43,8 @@ export interface SimClusterOptions {
   readonly traceCapacity?: number;
   /** Receives every trace line as it happens (replays). */
   readonly echo?: (line: string) => void;
+  /** Checker switches (see CheckerOptions); all checks by default. */
+  readonly checker?: CheckerOptions;
   /** Full in-memory vs persisted log audit of every live node this often; 0 turns it off. */
   readonly auditEveryTicks?: number;
 }
@@ -83,6 +85,8 @@ export class SimCluster {
    */
   maxPersistDelayTicks = 0;
   private readonly nodes = new Map<NodeId, SimNode>();
+  /** Per-node write delays set by scenarios; they override maxPersistDelayTicks. */
+  private readonly fixedPersistDelayTicks = new Map<NodeId, number>();
   private readonly auditEveryTicks: number;
   private tickCount = 0;
   private lastReportedCommit = 0;
@@ -94,7 +98,7 @@ export class SimCluster {
     this.prng = new Prng(options.seed ?? 1);
     this.trace = new Trace(options.traceCapacity, options.echo);
     this.network = new SimNetwork(this.prng.fork(), this.trace);
-    this.checker = new SafetyChecker(this.ids);
+    this.checker = new SafetyChecker(this.ids, options.checker);
     this.auditEveryTicks = options.auditEveryTicks ?? DEFAULT_AUDIT_EVERY_TICKS;
     this.electionTimeoutTicks = options.config?.electionTimeoutTicks ?? SIM_RAFT_CONFIG.electionTimeoutTicks!;
     const env = {
@@ -103,7 +107,7 @@ export class SimCluster {
       trace: (line: string | (() => string)) => this.trace.add(this.tickCount, line),
       send: (message: Message) => this.network.send(message, this.tickCount),
       crashInsideReady: () => this.midReadyCrashRate > 0 && this.prng.chance(this.midReadyCrashRate),
-      persistDelayTicks: () => (this.maxPersistDelayTicks > 0 ? this.prng.int(0, this.maxPersistDelayTicks) : 0),
+      persistDelayTicks: (id: NodeId) => this.fixedPersistDelayTicks.get(id) ?? (this.maxPersistDelayTicks > 0 ? this.prng.int(0, this.maxPersistDelayTicks) : 0),
       now: () => this.tickCount,
     };
     for (const id of this.ids) {
@@ -361,6 +365,13 @@ export class SimCluster {
   leaderUnreachable(id: NodeId, peer: NodeId): void {
     this.trace.add(this.tickCount, `${id} sees its connection to ${peer} break`);
     this.guard(() => this.node(id).leaderUnreachable(peer));
+  }
+
+  /** Every write of `id` takes exactly `ticks` (a slow disk); null returns it to the cluster default. */
+  setPersistDelay(id: NodeId, ticks: number | null): void {
+    if (ticks === null) this.fixedPersistDelayTicks.delete(id);
+    else this.fixedPersistDelayTicks.set(id, ticks);
+    this.trace.add(this.tickCount, `${id} disk writes take ${ticks ?? "the default"} ticks`);
   }
 
   /** Makes `id` start an election now. */

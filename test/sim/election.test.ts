@@ -119,3 +119,28 @@ describe("leader election", () => {
     cluster.runUntil(() => cluster.status(leader).role === Role.Follower, 5 * ELECTION_TIMEOUT_TICKS, `${leader} to step down after healing`);
   });
 });
+
+describe("a driver that sees the leader's connection break", () => {
+  test("fails over well within an election timeout when the leader dies", () => {
+    const cluster = new SimCluster({ nodes: 3, seed: 6 });
+    const leader = cluster.waitAgreedLeader();
+    cluster.run(5);
+    cluster.crash(leader);
+    cluster.run(2); // its last heartbeats, already on the wire, still arrive
+    for (const id of cluster.liveIds()) cluster.leaderUnreachable(id, leader);
+    const ticks = cluster.runUntil(() => cluster.agreedLeader() !== null, 5 * ELECTION_TIMEOUT_TICKS, "a new leader");
+    expect(ticks).toBeLessThan(ELECTION_TIMEOUT_TICKS);
+  });
+
+  test("a false alarm from one follower does not disturb a live leader", () => {
+    const cluster = new SimCluster({ nodes: 3, seed: 7 });
+    const leader = cluster.waitAgreedLeader();
+    const term = cluster.status(leader).term;
+    const follower = cluster.ids.find((id) => id !== leader)!;
+    cluster.leaderUnreachable(follower, leader);
+    cluster.run(5 * ELECTION_TIMEOUT_TICKS);
+    // Its pre-vote is refused by the other follower, which still hears the leader.
+    expect(cluster.leader()).toBe(leader);
+    expect(cluster.status(leader).term).toBe(term);
+  });
+});

@@ -44,6 +44,7 @@ export class SimNetwork {
   private readonly blockedLinks = new Set<string>();
   private dropFilter: ((message: Message) => boolean) | null = null;
   private deliveryObserver: ((message: Message) => void) | null = null;
+  private holdFilter: ((message: Message) => boolean) | null = null;
   readonly stats: NetworkStats = { sent: 0, delivered: 0, lost: 0, duplicated: 0, blocked: 0 };
 
   constructor(
@@ -91,13 +92,24 @@ export class SimNetwork {
     }
   }
 
-  /** Removes and returns the messages due at tick `now`, in send order. Must be called for every tick in turn. */
+  /**
+   * Removes and returns the messages due at tick `now`, in send order; held messages (see
+   * setHoldFilter) wait for the next tick instead. Must be called for every tick in turn.
+   */
   takeDue(now: number): Message[] {
     const bucket = this.pending.get(now);
     if (!bucket) return [];
     this.pending.delete(now);
-    this.inFlight -= bucket.length;
-    return bucket;
+    if (!this.holdFilter) {
+      this.inFlight -= bucket.length;
+      return bucket;
+    }
+    const due: Message[] = [];
+    const held: Message[] = [];
+    for (const message of bucket) (this.holdFilter(message) ? held : due).push(message);
+    this.inFlight -= due.length;
+    if (held.length > 0) this.pending.set(now + 1, [...held, ...(this.pending.get(now + 1) ?? [])]);
+    return due;
   }
 
   /**
@@ -152,6 +164,15 @@ export class SimNetwork {
   /** Sees every message handed out for delivery (scenario tests count round trips with it). */
   setDeliveryObserver(observe: ((message: Message) => void) | null): void {
     this.deliveryObserver = observe;
+  }
+
+  /**
+   * Holds back every message for which `hold` returns true: it stays in flight, in order, and is
+   * delivered once the filter lets it go (null releases everything). Scenarios use it to deliver a
+   * message at an exact moment.
+   */
+  setHoldFilter(hold: ((message: Message) => boolean) | null): void {
+    this.holdFilter = hold;
   }
 
   /** Drops every message for which `drop` returns true (scenario tests); null removes the filter. */

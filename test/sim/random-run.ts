@@ -7,13 +7,13 @@
  * acknowledged write applied on every node. The checker watches every step of both phases.
  */
 import { Role, type NodeId } from "../../src/raft/types.js";
-import { isSafetyViolation } from "./checker.js";
+import { isSafetyViolation, type CheckerOptions } from "./checker.js";
 import { SimCluster, type SimRaftConfig } from "./cluster.js";
 import { Prng } from "./prng.js";
 
 export interface RandomRunOptions {
   readonly seed: number;
-  /** 3 or 5 nodes; chosen by the seed when absent. */
+  /** Cluster size; 3 or 5, chosen by the seed, when absent. */
   readonly nodes?: number;
   /** Length of the fault phase. */
   readonly faultTicks?: number;
@@ -21,6 +21,8 @@ export interface RandomRunOptions {
   readonly unsafeSendBeforePersist?: boolean;
   /** Receives every trace line as it happens (a replay). */
   readonly echo?: (line: string) => void;
+  /** Checker switches; all checks by default. */
+  readonly checker?: CheckerOptions;
 }
 
 /** What one passing run did, for the sweep summary. */
@@ -84,7 +86,10 @@ interface Profile {
   /** Scales every fault probability. */
   readonly chaos: number;
   readonly midReadyCrashRate: number;
-  /** 0: every Ready is written at once; above: writes take up to this many ticks while inputs go on. */
+  /**
+   * 0: every Ready is written at once; above: writes take up to this many ticks while inputs go on (as
+   * the real driver's awaited LevelDB save does). 8 is close to the election timeout: a very slow disk.
+   */
   readonly maxPersistDelayTicks: number;
   readonly description: string;
 }
@@ -98,13 +103,17 @@ function chooseProfile(prng: Prng, options: RandomRunOptions): Profile {
     maxEntriesPerAppend: prng.pick([1, 4, 4, 64]),
     maxInflightAppends: prng.pick([1, 4, 4, 16]),
     maxEntriesPerApply: prng.pick([4, 16, 256]),
+    // Tiny byte limits and uncommitted-entry caps exercise size-bounded batches and "overloaded".
+    maxBytesPerAppend: prng.pick([4 * 1024 * 1024, 4 * 1024 * 1024, 16]),
+    maxUncommittedEntries: prng.pick([10_000, 10_000, 100]),
   };
   const chaos = prng.pick([0.5, 1, 1, 2]);
   const midReadyCrashRate = options.unsafeSendBeforePersist ? 0.01 : prng.pick([0, 0.001, 0.005]);
-  const maxPersistDelayTicks = prng.pick([0, 0, 1, 3]);
+  const maxPersistDelayTicks = prng.pick([0, 0, 1, 3, 8]);
   const description =
     `preVote=${config.preVote} checkQuorum=${config.checkQuorum} hb=${config.heartbeatIntervalTicks} ` +
-    `batch=${config.maxEntriesPerAppend} inflight=${config.maxInflightAppends} apply=${config.maxEntriesPerApply} ` +
+    `batch=${config.maxEntriesPerAppend}/${config.maxBytesPerAppend}B inflight=${config.maxInflightAppends} ` +
+    `apply=${config.maxEntriesPerApply} maxUncommitted=${config.maxUncommittedEntries} ` +
     `chaos=${chaos} midReadyCrash=${midReadyCrashRate} persistDelay=0..${maxPersistDelayTicks}`;
   return { nodes, config, chaos, midReadyCrashRate, maxPersistDelayTicks, description };
 }
@@ -115,9 +124,11 @@ export function randomRun(options: RandomRunOptions): RandomRunResult {
   const profile = chooseProfile(prng, options);
   const cluster = new SimCluster({
     nodes: profile.nodes,
-    seed: options.seed,
+    // Its own stream, so network and timer randomness do not mirror the fault schedule's.
+    seed: prng.int(0, 2 ** 31),
     config: profile.config,
     unsafeSendBeforePersist: options.unsafeSendBeforePersist ?? false,
+    ...(options.checker ? { checker: options.checker } : {}),
     ...(options.echo ? { echo: options.echo, traceCapacity: 64 } : {}),
   });
   cluster.trace.add(0, `seed ${options.seed}: ${profile.nodes} nodes, ${profile.description}`);
@@ -126,8 +137,9 @@ export function randomRun(options: RandomRunOptions): RandomRunResult {
     cluster.midReadyCrashRate = profile.midReadyCrashRate;
     cluster.maxPersistDelayTicks = profile.maxPersistDelayTicks;
     const faultTicks = options.faultTicks ?? DEFAULT_FAULT_TICKS;
+    const notices: ConnectionNotice[] = [];
     for (let t = 0; t < faultTicks; t++) {
-      faults += injectFaults(cluster, prng, profile.chaos);
+      faults += injectFaults(cluster, prng, profile.chaos, notices);
       driveClients(cluster, prng);
       cluster.step();
     }
@@ -156,8 +168,15 @@ export function randomRun(options: RandomRunOptions): RandomRunResult {
   };
 }
 
-/** Maybe injects faults this tick; returns how many. */
-function injectFaults(cluster: SimCluster, prng: Prng, chaos: number): number {
+/** A driver noticing, at `atTick`, that its connection to `peer` broke. */
+interface ConnectionNotice {
+  readonly atTick: number;
+  readonly id: NodeId;
+  readonly peer: NodeId;
+}
+
+/** Maybe injects faults this tick; returns how many. `notices` carries connection breaks still to be seen. */
+function injectFaults(cluster: SimCluster, prng: Prng, chaos: number, notices: ConnectionNotice[]): number {
   let faults = 0;
   const ids = cluster.ids;
   const live = cluster.liveIds();
@@ -167,11 +186,16 @@ function injectFaults(cluster: SimCluster, prng: Prng, chaos: number): number {
     const victim = leader && prng.chance(0.4) ? leader : prng.pick(live);
     cluster.crash(victim, victim === leader ? "leader crash" : "crash");
     faults++;
-    // Most followers' drivers notice the broken connection at once, long before an election timeout.
+    // Most followers' drivers notice the broken connection soon, long before an election timeout
+    // (after the victim's last messages, already on the wire, have arrived).
     for (const id of cluster.liveIds()) {
-      if (cluster.status(id).leader === victim && prng.chance(0.7)) cluster.leaderUnreachable(id, victim);
+      if (cluster.status(id).leader === victim && prng.chance(0.7)) notices.push({ atTick: cluster.now + prng.int(1, 4), id, peer: victim });
     }
   }
+  for (const notice of notices.filter((n) => n.atTick <= cluster.now)) {
+    if (cluster.node(notice.id).alive) cluster.leaderUnreachable(notice.id, notice.peer);
+  }
+  notices.splice(0, notices.length, ...notices.filter((n) => n.atTick > cluster.now));
   // Now and then a single link to a live leader breaks (a reset connection): a false alarm.
   if (prng.chance(0.005 * chaos) && cluster.liveIds().length > 0) {
     const id = prng.pick(cluster.liveIds());
@@ -182,6 +206,7 @@ function injectFaults(cluster: SimCluster, prng: Prng, chaos: number): number {
   for (const id of ids) {
     if (!cluster.node(id).alive && prng.chance(0.05)) cluster.restart(id);
   }
+  if (ids.length === 1) return faults; // nothing to partition or transfer to
   if (prng.chance(0.008 * chaos)) {
     const shuffled = prng.shuffle(ids);
     const cut = prng.int(1, ids.length - 1);
@@ -216,6 +241,11 @@ function injectFaults(cluster: SimCluster, prng: Prng, chaos: number): number {
     if (follower.length > 0) cluster.campaign(prng.pick(follower));
     faults++;
   }
+  // A campaign storm: every live non-leader starts an election in the same tick (split votes).
+  if (prng.chance(0.001 * chaos)) {
+    for (const id of cluster.liveIds()) if (cluster.status(id).role !== Role.Leader) cluster.campaign(id);
+    faults++;
+  }
   return faults;
 }
 
@@ -236,11 +266,15 @@ function driveClients(cluster: SimCluster, prng: Prng): void {
 function healAndCheckLiveness(cluster: SimCluster, config: Partial<SimRaftConfig>): void {
   cluster.trace.add(cluster.now, "=== faults stop: heal, restart every node, reliable network ===");
   cluster.midReadyCrashRate = 0;
+  // A slow disk is a fault too: writes as slow as an election timeout keep elections from settling.
+  cluster.maxPersistDelayTicks = Math.min(cluster.maxPersistDelayTicks, 1);
   cluster.heal();
   cluster.setNetwork({ lossRate: 0, dupRate: 0, minLatencyTicks: 1, maxExtraDelayTicks: 0 });
   for (const id of cluster.ids) cluster.restart(id);
   const longestLog = Math.max(...cluster.allNodes().map((node) => node.raft().lastIndex()));
-  const entriesPerRoundTrip = (config.maxEntriesPerAppend ?? 1) * (config.maxInflightAppends ?? 1);
+  const bytesPerEntry = 8; // payloads are `p<seq>`
+  const entriesPerAppend = Math.min(config.maxEntriesPerAppend ?? 1, Math.max(1, Math.floor((config.maxBytesPerAppend ?? bytesPerEntry) / bytesPerEntry)));
+  const entriesPerRoundTrip = entriesPerAppend * (config.maxInflightAppends ?? 1);
   // Latency one tick each way, plus a follower's write before it answers and the leader's own write.
   const roundTripTicks = 2 + 2 * cluster.maxPersistDelayTicks;
   const boundTicks = LIVENESS_ELECTION_TIMEOUTS * cluster.electionTimeoutTicks + Math.ceil(longestLog / entriesPerRoundTrip) * roundTripTicks;

@@ -3,7 +3,8 @@
  * driver follows the Ready contract exactly: persist hard state and entries in one atomic step, then send
  * the messages, then apply the committed entries in order, then advance. A crash drops the core and all it
  * had not persisted; a restart builds a new core from what the storage holds, with an empty state machine
- * that is rebuilt by applying again from index 1.
+ * that is rebuilt by applying again from index 1. Writes may take simulated time (like the real node's
+ * awaited LevelDB save): the core keeps taking inputs meanwhile, and the next Ready waits for advance().
  */
 import { RaftCore, type ProposeResult, type ReadIndexResult, type TransferResult } from "../../src/raft/core.js";
 import type { RaftConfig } from "../../src/raft/config.js";
@@ -178,6 +179,7 @@ export class SimNode {
         if (this.env.now() < this.writing.doneTick) break;
         const ready = this.writing.ready;
         this.writing = null;
+        this.env.trace(`${this.id} write done: sending, applying, advancing`);
         this.finishReady(core, ready);
         continue;
       }
@@ -186,8 +188,12 @@ export class SimNode {
       if (!this.core) break; // crashed at the fault point
       const writes = ready.hardState !== null || ready.entries.length > 0;
       const delayTicks = writes ? this.env.persistDelayTicks(this.id) : 0;
-      if (delayTicks > 0) this.writing = { ready, doneTick: this.env.now() + delayTicks };
-      else this.finishReady(core, ready);
+      if (delayTicks > 0) {
+        this.writing = { ready, doneTick: this.env.now() + delayTicks };
+        this.env.trace(`${this.id} write takes ${delayTicks} ticks`);
+      } else {
+        this.finishReady(core, ready);
+      }
     }
     if (this.core) {
       this.env.checker.onStatus(this.id, this.core);

@@ -10,21 +10,29 @@ const SEEDS = 500;
 test(`randomized fault schedules: ${SEEDS} seeds pass every safety, liveness and durability check`, () => {
   const started = Date.now();
   const total: RunStats = { ticks: 0, faults: 0, elections: 0, commits: 0, proposals: 0, acknowledged: 0, reads: 0, messages: 0 };
+  // Every seed runs even after a failure, so one report lists them all (each with its replay command).
+  const failures: RunFailure[] = [];
   for (let seed = 1; seed <= SEEDS; seed++) {
     try {
       const { stats } = randomRun({ seed });
       for (const key of Object.keys(total) as (keyof RunStats)[]) total[key] += stats[key];
     } catch (error) {
-      if (error instanceof RunFailure) {
-        throw new Error(`${error.message}\nreplay: make sim SEED=${seed}\n${error.traceTail.slice(-40).join("\n")}`, { cause: error });
-      }
-      throw error;
+      if (!(error instanceof RunFailure)) throw error;
+      failures.push(error);
     }
   }
   console.log(
     `sweep: ${SEEDS} seeds, ${total.ticks} ticks, ${total.faults} faults, ${total.elections} elections, ` +
-      `${total.commits} commits, ${total.acknowledged} acknowledged writes, ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      `${total.commits} commits, ${total.acknowledged} acknowledged writes, ${total.reads} reads, ` +
+      `${failures.length} failed, ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );
+  if (failures.length > 0) {
+    const first = failures[0]!;
+    throw new Error(
+      `${failures.length} of ${SEEDS} seeds failed:\n${failures.map((f) => `  ${f.message}\n    replay: make sim SEED=${f.seed}`).join("\n")}\n` +
+        `--- trace tail of seed ${first.seed} ---\n${first.traceTail.slice(-40).join("\n")}`,
+    );
+  }
   expect(total.elections).toBeGreaterThan(SEEDS);
   expect(total.acknowledged).toBeGreaterThan(0);
 }, 120_000);

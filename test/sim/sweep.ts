@@ -1,12 +1,14 @@
 /**
  * The simulator sweep CLI (`make sim`): runs randomized seeds and summarizes them, or replays one seed.
  *
- *   node dist/test/sim/sweep.js --seeds 1000 [--from 1] [--nodes 3|5]   run seeds from..from+N-1
+ *   node dist/test/sim/sweep.js --seeds 1000 [--from 1] [--nodes N]   run seeds from..from+N-1
+ *       (--nodes 1..9 fixes the cluster size; by default each seed picks 3 or 5)
  *   node dist/test/sim/sweep.js --seed 42 [--nodes 5]                  replay one seed, full trace
  *   --fault-ticks T changes the length of each run's fault phase (default DEFAULT_FAULT_TICKS)
  *
  * A failure prints `FAILED seed=S`, the cause, the trace tail and the replay command, and exits 1.
  */
+import { MAX_SIM_NODES } from "./cluster.js";
 import { randomRun, RunFailure, type RunStats } from "./random-run.js";
 
 /** The largest sweep one invocation accepts. */
@@ -32,14 +34,14 @@ function parseArgs(argv: readonly string[]): SweepArgs {
     values.set(flag, value);
   }
   const nodes = values.get("--nodes");
-  if (nodes !== undefined && nodes !== 3 && nodes !== 5) usage("--nodes must be 3 or 5");
+  if (nodes !== undefined && nodes > MAX_SIM_NODES) usage(`--nodes must be 1..${MAX_SIM_NODES}`);
   const seeds = values.get("--seeds") ?? 100;
   if (seeds > MAX_SWEEP_SEEDS) usage(`--seeds is at most ${MAX_SWEEP_SEEDS}`);
   return { seeds, from: values.get("--from") ?? 1, replaySeed: values.get("--seed") ?? null, nodes, faultTicks: values.get("--fault-ticks") };
 }
 
 function usage(problem: string): never {
-  console.error(`sweep: ${problem}\nusage: sweep.js --seeds N [--from S] [--nodes 3|5] [--fault-ticks T]  |  sweep.js --seed S [--nodes 3|5] [--fault-ticks T]`);
+  console.error(`sweep: ${problem}\nusage: sweep.js --seeds N [--from S] [--nodes N] [--fault-ticks T]  |  sweep.js --seed S [--nodes N] [--fault-ticks T]`);
   process.exit(2);
 }
 
