@@ -203,6 +203,8 @@ export class RaftNode<Result> {
     try {
       while (this.core.hasReady()) {
         const ready = this.core.ready();
+        // The leader's replication traffic goes out at once, so followers write while we write.
+        this.transport?.send(ready.eagerMessages);
         // Persist before send: a vote or an acknowledgement must never outrun the disk.
         if (ready.hardState || ready.entries.length > 0) await this.options.storage.save(ready);
         this.transport?.send(ready.messages);

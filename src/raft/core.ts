@@ -75,6 +75,8 @@ export class RaftCore {
   private transferTarget: NodeId = NO_NODE;
 
   private messages: Message[] = [];
+  /** Leader traffic that may leave before this Ready is persisted (see Ready.eagerMessages). */
+  private eagerMessages: Message[] = [];
   /** Followers to send new entries to at the next ready(): many proposals, one Append. */
   private appendPending = false;
 
@@ -300,7 +302,7 @@ export class RaftCore {
 
   private requestVotes(type: MessageType.PreVote | MessageType.Vote, term: number, transfer: boolean): void {
     for (const peer of this.peers) {
-      this.messages.push({
+      this.queue({
         type,
         from: this.id,
         to: peer,
@@ -325,7 +327,7 @@ export class RaftCore {
     }
     const type = isPreVote ? MessageType.PreVoteResponse : MessageType.VoteResponse;
     // A granted pre-vote answers in the prospective term; a rejection tells the candidate our term.
-    this.messages.push({ type, from: this.id, to: message.from, term: granted && isPreVote ? message.term : this.term, granted });
+    this.queue({ type, from: this.id, to: message.from, term: granted && isPreVote ? message.term : this.term, granted });
   }
 
   private handleVoteResponse(message: VoteResponse): void {
@@ -440,7 +442,7 @@ export class RaftCore {
         commit: Math.min(progress.matchIndex, this.log.commitIndex()),
         readRound: this.readRound,
       };
-      this.messages.push(message);
+      this.queue(message);
     }
   }
 
@@ -598,7 +600,14 @@ export class RaftCore {
   // ---- output -------------------------------------------------------------------------------
 
   private send(message: Outgoing): void {
-    this.messages.push({ ...message, from: this.id, term: this.term } as Message);
+    this.queue({ ...message, from: this.id, term: this.term } as Message);
+  }
+
+  private queue(message: Message): void {
+    const leaderTraffic =
+      message.type === MessageType.Append || message.type === MessageType.Heartbeat || message.type === MessageType.TimeoutNow;
+    if (leaderTraffic && this.role === Role.Leader) this.eagerMessages.push(message);
+    else this.messages.push(message);
   }
 
   /**
@@ -618,6 +627,7 @@ export class RaftCore {
   hasReady(): boolean {
     return (
       this.messages.length > 0 ||
+      this.eagerMessages.length > 0 ||
       this.appendPending ||
       this.readRoundPending ||
       this.readStates.length > 0 ||
@@ -642,11 +652,13 @@ export class RaftCore {
     const ready: Ready = {
       hardState: writesHardState ? { term: this.term, vote: this.vote, commit: this.log.commitIndex() } : null,
       entries: this.log.unstableEntries(),
+      eagerMessages: this.eagerMessages,
       messages: this.messages,
       committedEntries: this.log.nextToApply(this.config.maxEntriesPerApply),
       readStates: this.readStates,
     };
     this.messages = [];
+    this.eagerMessages = [];
     this.readStates = [];
     return ready;
   }

@@ -145,7 +145,7 @@ export interface ReadState {
 /**
  * One batch of work for the driver, in the spirit of etcd-io/raft's Ready. The driver MUST:
  * 1. durably persist `hardState` (if set) and `entries` in one atomic step (entries may overwrite a
- *    suffix of the log starting at entries[0].index);
+ *    suffix of the log starting at entries[0].index); it MAY send `eagerMessages` before or during it;
  * 2. only then send `messages` (they may depend on the vote, term or entries just persisted);
  * 3. apply `committedEntries` in order, answer `readStates` once their index is applied;
  * 4. call `advance(ready)`.
@@ -153,6 +153,12 @@ export interface ReadState {
 export interface Ready {
   readonly hardState: HardState | null;
   readonly entries: readonly Entry[];
+  /**
+   * A leader's Appends, heartbeats and TimeoutNow: they depend on nothing this Ready persists (the
+   * leader's term was durable before it campaigned, and it counts its own copy of new entries only once
+   * they are durable), so its disk write and its followers' run in parallel (Raft thesis §10.2.1).
+   */
+  readonly eagerMessages: readonly Message[];
   readonly messages: readonly Message[];
   readonly committedEntries: readonly Entry[];
   readonly readStates: readonly ReadState[];

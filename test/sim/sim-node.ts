@@ -213,6 +213,8 @@ export class SimNode {
     if (this.options.unsafeSendBeforePersist) {
       this.send(ready);
       this.crashesHere(ready, "after sending, before persisting");
+    } else {
+      this.sendAll(ready.eagerMessages);
     }
     return ready;
   }
@@ -243,8 +245,14 @@ export class SimNode {
     this.storage.saveSync(step);
   }
 
+  /** Sends the Ready's messages; the eager ones too, for the broken driver that sends everything first. */
   private send(ready: Ready): void {
-    for (const message of ready.messages) {
+    if (this.options.unsafeSendBeforePersist) this.sendAll(ready.eagerMessages);
+    this.sendAll(ready.messages);
+  }
+
+  private sendAll(messages: readonly Message[]): void {
+    for (const message of messages) {
       this.env.checker.onSend(message);
       this.env.send(message);
     }
@@ -271,6 +279,7 @@ function describeReady(id: NodeId, ready: Ready): string {
     return entries.length === 1 ? describeEntry(first) : `${describeEntry(first)}..${describeEntry(entries[entries.length - 1]!)}`;
   };
   if (ready.entries.length > 0) parts.push(`persist=${range(ready.entries)}`);
+  if (ready.eagerMessages.length > 0) parts.push(`send-early=${ready.eagerMessages.length}`);
   if (ready.messages.length > 0) parts.push(`send=${ready.messages.length}`);
   if (ready.committedEntries.length > 0) parts.push(`apply=${range(ready.committedEntries)}`);
   if (ready.readStates.length > 0) parts.push(`reads=${ready.readStates.map((r) => `#${r.requestId}@${r.index}`).join(",")}`);
