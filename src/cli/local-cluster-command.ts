@@ -45,7 +45,7 @@ export function registerLocalClusterCommand(program: Command): void {
       const pretty = PinoPretty({
         colorize: process.stdout.isTTY,
         translateTime: "HH:MM:ss.l",
-        ignore: "pid,hostname,node,raft",
+        ignore: "pid,hostname,node",
         messageFormat: "{node} {msg}",
         singleLine: true,
       });

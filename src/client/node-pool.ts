@@ -3,7 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { ProtoGrpcType } from "../generated/queue.js";
 import type { ClusterClient } from "../generated/raftq/v1/Cluster.js";
 import type { QueueClient } from "../generated/raftq/v1/Queue.js";
-import { loadProtos } from "../transport/proto-files.js";
+import { loadProtos } from "../protocol/proto-files.js";
 import { RaftqError } from "./errors.js";
 import { MAX_NODES, type ResolvedClientOptions } from "./options.js";
 

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import protobuf from "protobufjs";
 import { COMMAND_KINDS, type Command, type CommandKind } from "./commands.js";
 import { ErrorCode, QueueError } from "./errors.js";
-import { PROTO_DIR } from "./proto-dir.js";
+import { PROTO_DIR } from "../protocol/proto-files.js";
 
 const COMMAND_TYPE = protobuf
   .loadSync(join(PROTO_DIR, "raftq", "v1", "commands.proto"))

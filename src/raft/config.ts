@@ -24,7 +24,7 @@ export interface RaftConfig {
   readonly checkQuorum: boolean;
   /** Uniform in [0, 1): the only source of randomness, seeded in the simulator. */
   readonly random: () => number;
-  /** Receives one human-readable line per notable event (role changes, elections, transfers). */
+  /** Receives one human-readable line per notable event (role changes, elections, transfers), without the node id. */
   readonly trace?: (line: string) => void;
 }
 

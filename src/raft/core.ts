@@ -710,6 +710,6 @@ export class RaftCore {
   }
 
   private trace(line: string): void {
-    this.config.trace?.(`${this.id} ${line}`);
+    this.config.trace?.(line);
   }
 }

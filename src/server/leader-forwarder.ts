@@ -3,7 +3,7 @@ import type { ProtoGrpcType } from "../generated/queue.js";
 import type { QueueClient } from "../generated/raftq/v1/Queue.js";
 import type { ClusterClient } from "../generated/raftq/v1/Cluster.js";
 import type { RaftNode } from "../node/raft-node.js";
-import { loadProtos } from "../transport/proto-files.js";
+import { loadProtos } from "../protocol/proto-files.js";
 import { FORWARDED_METADATA_KEY, LEADER_METADATA_KEY, type ServerCall } from "./call-context.js";
 import { unavailable } from "./grpc-errors.js";
 import type { PeerAddresses } from "./peers.js";

@@ -72,7 +72,7 @@ export class RaftqServer {
     const config = {
       ...defaultRaftConfig(id, [...peers.keys()], Math.random),
       electionTimeoutTicks: options.electionTimeoutTicks,
-      trace: (line: string) => logger.info({ raft: line }, line),
+      trace: (line: string) => logger.info(line),
     };
     const node = await RaftNode.open<QueueApplyResult>({
       config,

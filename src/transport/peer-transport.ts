@@ -5,7 +5,7 @@ import type { RaftBatch, RaftBatch__Output } from "../generated/raftq/v1/RaftBat
 import type { RaftClient } from "../generated/raftq/v1/Raft.js";
 import type { RaftStreamClosed } from "../generated/raftq/v1/RaftStreamClosed.js";
 import type { Message, NodeId } from "../raft/types.js";
-import { loadProtos } from "./proto-files.js";
+import { loadProtos } from "../protocol/proto-files.js";
 import { messageFromWire, messageToWire } from "./raft-codec.js";
 
 const raftProto = grpc.loadPackageDefinition(loadProtos(["raftq/v1/raft.proto"])) as unknown as ProtoGrpcType;

@@ -9,7 +9,7 @@ import type { ClientOptions } from "../../src/client/options.js";
 import type { ProtoGrpcType } from "../../src/generated/queue.js";
 import type { ClusterHandlers } from "../../src/generated/raftq/v1/Cluster.js";
 import type { QueueHandlers } from "../../src/generated/raftq/v1/Queue.js";
-import { loadProtos } from "../../src/transport/proto-files.js";
+import { loadProtos } from "../../src/protocol/proto-files.js";
 
 /** The methods a fake node answers; the others answer UNIMPLEMENTED. */
 export type FakeHandlers = Partial<QueueHandlers> & Partial<ClusterHandlers>;

@@ -14,7 +14,7 @@ import { afterAll, afterEach, beforeAll, onTestFinished, type TestContext } from
 import { connect, type RaftqClient } from "../../src/client/index.js";
 import type { ClientOptions } from "../../src/client/options.js";
 import type { StatusResponse__Output } from "../../src/generated/raftq/v1/StatusResponse.js";
-import { PROTO_DIR } from "../../src/transport/proto-files.js";
+import { PROTO_DIR } from "../../src/protocol/proto-files.js";
 import { callUnary, nodeStubs, type NodeStubs } from "./raw-grpc.js";
 
 /** The built CLI every node runs; `make build` produces it. */

@@ -12,7 +12,7 @@ import { LEADER_METADATA_KEY } from "../../src/client/errors.js";
 import type { ProtoGrpcType } from "../../src/generated/queue.js";
 import type { ClusterClient } from "../../src/generated/raftq/v1/Cluster.js";
 import type { QueueClient } from "../../src/generated/raftq/v1/Queue.js";
-import { loadProtos } from "../../src/transport/proto-files.js";
+import { loadProtos } from "../../src/protocol/proto-files.js";
 
 /** A grpc.health.v1.Health client, typed with the message types grpc-health-check generates from its proto. */
 export interface HealthClient extends grpc.Client {

@@ -10,7 +10,7 @@ import { ConfigMap, Service } from "kubernetes-models/v1";
 import { StatefulSet } from "kubernetes-models/apps/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { parse, parseAllDocuments } from "yaml";
-import { PROTO_DIR } from "../../src/transport/proto-files.js";
+import { PROTO_DIR } from "../../src/protocol/proto-files.js";
 
 /** The repository root. */
 export const REPO_ROOT = dirname(PROTO_DIR);

@@ -17,7 +17,7 @@ import {
   MAX_MAX_MESSAGE_BYTES,
   MAX_RECEIPT_CHARS,
 } from "../../src/queue/limits.js";
-import { PROTO_DIR } from "../../src/queue/proto-dir.js";
+import { PROTO_DIR } from "../../src/protocol/proto-files.js";
 import type { Delivery } from "../../src/queue/results.js";
 import { QueueStateMachine } from "../../src/queue/state-machine.js";
 import { cmd, msg, ok, refused } from "./helpers.js";

@@ -116,7 +116,7 @@ export class SimCluster {
         ...defaultRaftConfig(id, this.ids, () => random.next()),
         ...SIM_RAFT_CONFIG,
         ...options.config,
-        trace: (line) => this.trace.add(this.tickCount, line),
+        trace: (line) => this.trace.add(this.tickCount, `${id} ${line}`),
       };
       this.nodes.set(id, new SimNode(config, env, { unsafeSendBeforePersist: options.unsafeSendBeforePersist ?? false }));
     }
