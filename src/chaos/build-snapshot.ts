@@ -6,7 +6,7 @@
  */
 import { cpSync, existsSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { PROTO_DIR } from "../transport/proto-files.js";
+import { PROTO_DIR } from "../protocol/proto-files.js";
 
 /** The repository root: where package.json, proto/ and dist/ are. */
 const REPO_ROOT = dirname(PROTO_DIR);
