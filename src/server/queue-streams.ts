@@ -102,19 +102,32 @@ export function enqueueStreamHandler(leader: QueueLeader, forwarder: LeaderForwa
 
 function enqueueStreamOnLeader(leader: QueueLeader, call: EnqueueStreamCall, signal: AbortSignal): Promise<void> {
   call.sendMetadata(leaderMetadata(""));
-  return new Promise<void>((resolve) => {
+  return new Promise<void>((resolve, reject) => {
     let inFlight = 0;
     let ended = false;
-    const finishIfDone = (): void => {
-      if (ended && inFlight === 0) resolve();
+    let closed = false;
+    const close = (error?: Error): void => {
+      if (closed) return;
+      closed = true;
+      stopWatching();
+      if (error) reject(error);
+      else resolve();
     };
-    signal.addEventListener("abort", () => resolve(), { once: true });
+    // A deposed leader ends the stream (naming the new leader), so the client reopens it there and
+    // re-sends what is unanswered with the same idempotency keys, instead of retrying here forever.
+    const stopWatching = leader.node.onLeadershipChange(() => {
+      if (!leader.node.isLeader()) close(unavailable(`node ${leader.node.id} is no longer the leader: reopen the stream to the leader`));
+    });
+    const finishIfDone = (): void => {
+      if (ended && inFlight === 0) close();
+    };
+    signal.addEventListener("abort", () => close(), { once: true });
     call.on("data", (request: EnqueueStreamRequest__Output) => {
       inFlight++;
       if (inFlight >= MAX_STREAM_IN_FLIGHT) call.pause();
       answerOne(leader, request, answerByMs(call)).then((response) => {
         inFlight--;
-        if (!signal.aborted) call.write(response);
+        if (!closed) call.write(response);
         if (inFlight < MAX_STREAM_IN_FLIGHT) call.resume();
         finishIfDone();
       });

@@ -116,6 +116,24 @@ describe("failover", () => {
     expect(producer.failures).toEqual([]);
     expectNoLossNoDuplicates(producer.sent(), await drain(client, "transfer"));
   }, 60_000);
+
+  it("moves a publisher's stream to the new leader when leadership is transferred (the old leader keeps running)", async () => {
+    const cluster = await startCluster();
+    const client = cluster.client({ timeoutMs: 5_000 });
+    const publisher = client.publisher("transfer-stream", { maxInFlight: 8 });
+    await publisher.publish("before");
+    const [target] = await cluster.followers();
+    if (!target) return expect.fail("a follower to hand over to");
+    expect(await client.transferLeadership(target.id)).toBe(target.id);
+
+    const startedMs = Date.now();
+    await publisher.publish("after");
+    // Well within the client's 5 s timeout: the deposed leader ended the stream instead of refusing forever.
+    expect(Date.now() - startedMs).toBeLessThan(3_000);
+    await publisher.close();
+    const bodies = new Set(["before", "after"]);
+    expectNoLossNoDuplicates({ acknowledged: bodies, attempted: bodies }, await drain(client, "transfer-stream"));
+  }, 60_000);
 });
 
 /** Acks a delivery and records its body; an ack refused because the lease was lost is fine (it comes again). */
