@@ -7,13 +7,13 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, afterEach, beforeAll, onTestFinished, type TestContext } from "vitest";
 import { connect, type RaftqClient } from "../../src/client/index.js";
 import type { ClientOptions } from "../../src/client/options.js";
 import type { StatusResponse__Output } from "../../src/generated/raftq/v1/StatusResponse.js";
+import { freePorts } from "../../src/chaos/ports.js";
 import { PROTO_DIR } from "../../src/protocol/proto-files.js";
 import { callUnary, nodeStubs, type NodeStubs } from "./raw-grpc.js";
 
@@ -406,28 +406,6 @@ export function useSharedCluster(options: ClusterOptions = {}): () => TestCluste
 function reportIfFailed(context: TestContext, cluster: TestCluster): void {
   if (context.task.result?.state !== "fail") return;
   console.error(`node logs for the failed test "${context.task.name}" (data in ${cluster.root}):\n${cluster.logTails()}`);
-}
-
-/** `count` distinct ports the OS reports free on 127.0.0.1: all bound at once, read, then released. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const server = createServer();
-      servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", () => resolve());
-      });
-    }
-    return servers.map((server) => {
-      const address = server.address();
-      if (address === null || typeof address === "string") throw new Error("a TCP server on 127.0.0.1 has no port");
-      return address.port;
-    });
-  } finally {
-    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  }
 }
 
 function describeStatus(id: string, status: StatusResponse__Output | undefined): string {

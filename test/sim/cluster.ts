@@ -10,7 +10,7 @@ import { SafetyChecker, SafetyViolation, type CheckerOptions } from "./checker.j
 import { ProposalLedger } from "./ledger.js";
 import { SimNetwork, type NetworkConditions } from "./network.js";
 import { asciiText } from "./payload.js";
-import { Prng } from "./prng.js";
+import { Prng } from "../../src/chaos/prng.js";
 import { SimNode } from "./sim-node.js";
 import { Trace } from "./trace.js";
 

@@ -6,7 +6,7 @@
  */
 import { MessageType, type Message, type NodeId } from "../../src/raft/types.js";
 import { formatMessage } from "./format.js";
-import type { Prng } from "./prng.js";
+import type { Prng } from "../../src/chaos/prng.js";
 import type { Trace } from "./trace.js";
 
 /** Tunable network behaviour; every field may change during a run. */

@@ -9,7 +9,7 @@
 import { Role, type NodeId } from "../../src/raft/types.js";
 import { isSafetyViolation, type CheckerOptions } from "./checker.js";
 import { SimCluster, type SimRaftConfig } from "./cluster.js";
-import { Prng } from "./prng.js";
+import { Prng } from "../../src/chaos/prng.js";
 
 export interface RandomRunOptions {
   readonly seed: number;
