@@ -23,19 +23,34 @@ function endWithError(call: grpc.ServerWritableStream<unknown, unknown> | Enqueu
 }
 
 /**
- * Push delivery: keeps up to `prefetch` deliveries leased to this stream and not yet acked, nacked or
- * expired, leasing more as those slots free up. A follower relays the leader's stream.
+ * Serves a streaming call: the leader runs `onLeader`, any other node relays to the leader. The stream
+ * ends when the work does; a failure ends it with a status naming the leader.
  */
-export function subscribeHandler(leader: QueueLeader, forwarder: LeaderForwarder, shutdown: AbortSignal): grpc.handleServerStreamingCall<SubscribeRequest__Output, DeliveryMessage> {
-  return (call: SubscribeCall) => {
+function streamHandler<Call extends SubscribeCall | EnqueueStreamCall>(
+  leader: QueueLeader,
+  forwarder: LeaderForwarder,
+  shutdown: AbortSignal,
+  onLeader: (leader: QueueLeader, call: Call, signal: AbortSignal) => Promise<void>,
+  relay: (forwarder: LeaderForwarder, call: Call, signal: AbortSignal) => Promise<void>,
+): (call: Call) => void {
+  return (call) => {
     const cancellation = cancellationOf(call, shutdown);
+    // Async so that a synchronous throw (e.g. no leader to relay to) still ends the stream with a status.
     const work = (async () =>
-      leader.node.isLeader() ? subscribeOnLeader(leader, call, cancellation.signal) : relaySubscribe(forwarder, call, cancellation.signal))();
+      leader.node.isLeader() ? onLeader(leader, call, cancellation.signal) : relay(forwarder, call, cancellation.signal))();
     work.then(
       () => call.end(),
       (error: unknown) => endWithError(call, error, forwarder.leaderAddress()),
     ).finally(() => cancellation.dispose());
   };
+}
+
+/**
+ * Push delivery: keeps up to `prefetch` deliveries leased to this stream and not yet acked, nacked or
+ * expired, leasing more as those slots free up. A follower relays the leader's stream.
+ */
+export function subscribeHandler(leader: QueueLeader, forwarder: LeaderForwarder, shutdown: AbortSignal): grpc.handleServerStreamingCall<SubscribeRequest__Output, DeliveryMessage> {
+  return streamHandler(leader, forwarder, shutdown, subscribeOnLeader, relaySubscribe);
 }
 
 async function subscribeOnLeader(leader: QueueLeader, call: SubscribeCall, signal: AbortSignal): Promise<void> {
@@ -89,15 +104,7 @@ async function relaySubscribe(forwarder: LeaderForwarder, call: SubscribeCall, s
  * commits, in whatever order commits land. A follower relays the stream to the leader.
  */
 export function enqueueStreamHandler(leader: QueueLeader, forwarder: LeaderForwarder, shutdown: AbortSignal): grpc.handleBidiStreamingCall<EnqueueStreamRequest__Output, EnqueueStreamResponse> {
-  return (call: EnqueueStreamCall) => {
-    const cancellation = cancellationOf(call, shutdown);
-    const work = (async () =>
-      leader.node.isLeader() ? enqueueStreamOnLeader(leader, call, cancellation.signal) : relayEnqueueStream(forwarder, call, cancellation.signal))();
-    work.then(
-      () => call.end(),
-      (error: unknown) => endWithError(call, error, forwarder.leaderAddress()),
-    ).finally(() => cancellation.dispose());
-  };
+  return streamHandler(leader, forwarder, shutdown, enqueueStreamOnLeader, relayEnqueueStream);
 }
 
 function enqueueStreamOnLeader(leader: QueueLeader, call: EnqueueStreamCall, signal: AbortSignal): Promise<void> {
