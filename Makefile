@@ -50,5 +50,11 @@ sim: build
 chaos: build
 	node --enable-source-maps dist/src/cli/main.js chaos --duration $(or $(DURATION),60s) --nodes $(or $(NODES),3) $(if $(SEED),--seed $(SEED),)
 
+## bench: throughput, latency and failover of a local 3-node cluster beside bare gRPC and LevelDB baselines
+## (BENCH_SECONDS=5 per measured run, RUNS=3: about 5 minutes); rewrites docs/benchmarks.md, JSON in .work/bench/.
+.PHONY: bench
+bench: build
+	node --enable-source-maps dist/src/bench/run.js --seconds $(or $(BENCH_SECONDS),5) --runs $(or $(RUNS),3)
+
 clean:
 	rm -rf dist src/generated

@@ -85,9 +85,12 @@ export class ChaosCluster {
     const count = options.nodes;
     if (!Number.isInteger(count) || count < 1 || count > MAX_NODES) throw new Error(`a chaos cluster has 1..${MAX_NODES} nodes, got ${count}`);
     const ids = Array.from({ length: count }, (_, index) => `n${index + 1}`);
-    const ports = await freePorts(count);
+    // Every port at once, nodes' and proxies' alike: a proxy binding port 0 after the nodes' ports were
+    // released could be handed one of them, and that node would then fail with EADDRINUSE.
+    const links = allLinks(ids);
+    const ports = await freePorts(count + links.length);
     const addressOf = new Map(ids.map((id, index) => [id, `127.0.0.1:${ports[index]}`]));
-    const proxies = await startProxies(ids, addressOf, options.prng);
+    const proxies = await startProxies(links, addressOf, ports.slice(count), options.prng);
     mkdirSync(join(options.runDir, "logs"), { recursive: true });
     const nodes = new Map(ids.map((id) => [id, new NodeProcess(nodeSpec(id, addressOf, proxies, options))]));
     const cluster = new ChaosCluster(nodes, proxies, options.onNodeEvent ?? (() => {}));
@@ -291,12 +294,18 @@ export class ChaosCluster {
   }
 }
 
-/** One proxy per directed link, keyed by linkKey; all closed again if one fails to start. */
-async function startProxies(ids: readonly string[], addressOf: ReadonlyMap<string, string>, prng: Prng): Promise<Map<string, LinkProxy>> {
+/** One proxy per directed link on the given ports, keyed by linkKey; all closed again if one fails to start. */
+async function startProxies(
+  links: readonly DirectedLink[],
+  addressOf: ReadonlyMap<string, string>,
+  ports: readonly number[],
+  prng: Prng,
+): Promise<Map<string, LinkProxy>> {
   const proxies = new Map<string, LinkProxy>();
   try {
-    for (const link of allLinks(ids)) {
-      proxies.set(linkKey(link), await LinkProxy.start({ name: linkKey(link), target: addressOf.get(link.to)!, prng: prng.fork() }));
+    for (const [index, link] of links.entries()) {
+      const proxy = await LinkProxy.start({ name: linkKey(link), target: addressOf.get(link.to)!, prng: prng.fork(), port: ports[index] });
+      proxies.set(linkKey(link), proxy);
     }
     return proxies;
   } catch (error) {

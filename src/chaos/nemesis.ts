@@ -1,7 +1,7 @@
 /**
  * The nemesis: plays a fault schedule against a live cluster, one fault at a time. For each fault it
- * waits for the planned start, resolves the target (asking the cluster who leads), injects the fault
- * (signals for processes, proxy modes for links), records it, waits its duration, heals it and records
+ * waits for the planned start, resolves the target (asking the cluster who leads), records the fault and
+ * injects it (signals for processes, proxy modes for links), waits its duration, heals it and records
  * that. A node that does not come back (no restart, no graceful stop) is recorded as an error of the fault.
  */
 import type { ChaosCluster } from "./cluster.js";
@@ -27,10 +27,12 @@ export interface NemesisContext {
   readonly log: (line: string) => void;
 }
 
-/** A fault in effect: how to undo it. */
-interface Injected {
+/** A fault resolved to nodes: how to inject it and how to undo it. */
+interface ResolvedFault {
   readonly nodes: readonly string[];
   readonly detail: string;
+  readonly apply: () => Promise<void>;
+  /** Undoes the fault; an error message when a node is to blame for not coming back. */
   readonly heal: () => Promise<string | undefined>;
 }
 
@@ -40,13 +42,15 @@ export async function runNemesis(faults: readonly PlannedFault[], context: Nemes
     const startsIn = context.startTime + fault.atMs - context.history.now();
     if (!(await sleep(startsIn, context.signal))) return;
     await restartDownNodes(context);
-    const injected = await inject(fault, context);
-    context.history.record({ type: "fault", phase: "start", fault: fault.index, kind: fault.kind, nodes: injected.nodes, detail: injected.detail });
-    context.log(`fault #${fault.index} ${fault.kind}: ${injected.detail}`);
+    const resolved = await resolve(fault, context);
+    // Recorded before it acts, so a window of unavailability it causes starts inside the fault.
+    context.history.record({ type: "fault", phase: "start", fault: fault.index, kind: fault.kind, nodes: resolved.nodes, detail: resolved.detail });
+    context.log(`fault #${fault.index} ${fault.kind}: ${resolved.detail}`);
+    await resolved.apply();
     await sleep(fault.durationMs, context.signal);
     let error: string | undefined;
     try {
-      error = await injected.heal();
+      error = await resolved.heal();
     } catch (thrown) {
       error = thrown instanceof Error ? thrown.message : String(thrown);
     }
@@ -55,16 +59,16 @@ export async function runNemesis(faults: readonly PlannedFault[], context: Nemes
       phase: "end",
       fault: fault.index,
       kind: fault.kind,
-      nodes: injected.nodes,
-      detail: `healed: ${injected.detail}`,
+      nodes: resolved.nodes,
+      detail: `healed: ${resolved.detail}`,
       ...(error === undefined ? {} : { error }),
     });
     if (error !== undefined) context.log(`fault #${fault.index} ${fault.kind}: healing failed: ${error}`);
   }
 }
 
-/** Resolves the target and injects one fault. */
-async function inject(fault: PlannedFault, context: NemesisContext): Promise<Injected> {
+/** Picks the target (asking who leads when the fault wants the leader) and the nodes on each side. */
+async function resolve(fault: PlannedFault, context: NemesisContext): Promise<ResolvedFault> {
   const { cluster } = context;
   const choices = new Prng(Math.floor(fault.roll * 4294967296));
   const ids = cluster.ids;
@@ -72,46 +76,48 @@ async function inject(fault: PlannedFault, context: NemesisContext): Promise<Inj
   const target = leader ?? choices.pick(cluster.runningIds().length > 0 ? cluster.runningIds() : ids);
   const role = fault.target === "leader" ? (leader === undefined ? "no leader found, any node" : "leader") : "any node";
   const others = choices.shuffle(ids.filter((id) => id !== target));
-  const network = (links: readonly DirectedLink[], mode: LinkMode, what: string): Injected => {
-    cluster.setLinks(links, mode);
-    return {
-      nodes: [...new Set(links.flatMap((link) => [link.from, link.to]))].sort(),
-      detail: `${what} [${describeMode(mode)}] (target ${target}: ${role})`,
-      heal: async () => {
-        cluster.healNetwork();
-        return undefined;
-      },
-    };
-  };
+  const network = (links: readonly DirectedLink[], mode: LinkMode, what: string): ResolvedFault => ({
+    nodes: [...new Set(links.flatMap((link) => [link.from, link.to]))].sort(),
+    detail: `${what} [${describeMode(mode)}] (target ${target}: ${role})`,
+    apply: async () => cluster.setLinks(links, mode),
+    heal: async () => {
+      cluster.healNetwork();
+      return undefined;
+    },
+  });
   switch (fault.kind) {
-    case "kill": {
-      await cluster.kill(target);
-      return { nodes: [target], detail: `SIGKILL ${target} (${role})`, heal: () => restart(cluster, target, "SIGKILL") };
-    }
-    case "stop": {
-      const { graceful } = await cluster.terminate(target);
-      const detail = `SIGTERM ${target} (${role})${graceful ? "" : ": did not stop in time, SIGKILLed"}`;
+    case "kill":
       return {
         nodes: [target],
-        detail,
+        detail: `SIGKILL ${target} (${role})`,
+        apply: async () => void (await cluster.kill(target)),
+        heal: () => restart(cluster, target, "SIGKILL"),
+      };
+    case "stop": {
+      let graceful = true;
+      return {
+        nodes: [target],
+        detail: `SIGTERM ${target} (${role})`,
+        apply: async () => {
+          graceful = (await cluster.terminate(target)).graceful;
+        },
         heal: async () => {
           const restartError = await restart(cluster, target, "SIGTERM");
-          if (!graceful) return `node ${target} did not exit after SIGTERM; it was SIGKILLed (see ${cluster.logFile(target)})${restartError ? `; ${restartError}` : ""}`;
+          if (!graceful) return `node ${target} did not exit within the grace period after SIGTERM and was SIGKILLed (see ${cluster.logFile(target)})${restartError ? `; ${restartError}` : ""}`;
           return restartError;
         },
       };
     }
-    case "pause": {
-      cluster.pause(target);
+    case "pause":
       return {
         nodes: [target],
         detail: `SIGSTOP ${target} (${role})`,
+        apply: async () => void cluster.pause(target),
         heal: async () => {
           cluster.resume(target);
           return undefined;
         },
       };
-    }
     case "isolate":
       return network(splitLinks([[target], others]), { kind: "drop", how: fault.how }, `isolate ${target} | ${others.join(" ")}`);
     case "split": {

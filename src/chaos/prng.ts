@@ -1,8 +1,8 @@
 /**
  * A small seeded pseudo-random generator (mulberry32) for chaos runs. Every random decision of a run (the
  * fault schedule, each worker's choices, each proxy's lossy rolls) comes from a stream forked from the
- * run's seed, so the same seed replays the same decisions. (test/sim has its own copy: src/ may not
- * import from test/.)
+ * run's seed, so the same seed replays the same decisions. The deterministic simulator (test/sim) uses
+ * it too.
  */
 export class Prng {
   private state: number;

@@ -51,6 +51,8 @@ export interface ProxyOptions {
   readonly target: string;
   /** Draws the lossy mode's rolls. */
   readonly prng: Prng;
+  /** The port to listen on (default 0: any free port). */
+  readonly port?: number;
 }
 
 /** Most connections open through one proxy at once; more are refused (a node opens a handful). */
@@ -77,13 +79,13 @@ export class LinkProxy {
     server.on("connection", (socket) => this.accept(socket));
   }
 
-  /** Listens on a free 127.0.0.1 port, in pass mode. */
+  /** Listens on 127.0.0.1 (on `options.port`, or any free port), in pass mode. */
   static async start(options: ProxyOptions): Promise<LinkProxy> {
     const target = parseAddress(options.target, options.name);
     const server = createServer({ allowHalfOpen: true, noDelay: true });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => {
+      server.listen(options.port ?? 0, "127.0.0.1", () => {
         server.off("error", reject);
         resolve();
       });

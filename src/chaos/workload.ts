@@ -14,8 +14,7 @@
  *   rest, whose leases expire so they are delivered again.
  * Bodies are unique: `<process>-<n>`. Every loop is bounded (maxOpsPerWorker) and stops on the signal.
  */
-import { connect, isOutcomeUnknown, isRetryable, type ClientOptions, type Delivery, type RaftqClient } from "../client/index.js";
-import type { Publisher } from "../client/publisher.js";
+import { connect, isOutcomeUnknown, isRetryable, type ClientOptions, type Delivery, type Publisher, type RaftqClient } from "../client/index.js";
 import type { DeliveredMessage, HistoryRecorder } from "./history.js";
 import { completeWithError } from "./outcome.js";
 import type { Prng } from "./prng.js";

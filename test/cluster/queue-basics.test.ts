@@ -148,7 +148,7 @@ describe("queue basics", () => {
       what: "the source queue to count the expired message as dead-lettered",
     });
 
-    // So a consumer long-polling the dead-letter queue must get it (see FOUND_BUGS.md #1).
+    // So a consumer long-polling the dead-letter queue must get it.
     const [dead] = await client.dequeue("dl-expiry-dead", { waitMs: 2_000 });
     expect(dead?.text()).toBe("abandoned");
   }, TEST_TIMEOUT_MS);
@@ -159,7 +159,7 @@ describe("queue basics", () => {
     for (let n = 0; n < 5; n++) await client.enqueue("large-bodies", oneMiB);
     const stub = cluster().stubs((await cluster().leader()).id).queue;
 
-    // 5 MiB of bodies do not fit the 4 MiB a default client receives: the answer must hold fewer (see FOUND_BUGS.md #2).
+    // 5 MiB of bodies do not fit the 4 MiB a default client receives: the answer must hold fewer.
     const { messages } = expectOk(await callUnary(stub, stub.Dequeue, { queue: "large-bodies", maxMessages: 5 }));
 
     expect(messages.length).toBeGreaterThan(0);
@@ -253,7 +253,7 @@ describe("queue basics", () => {
     const enqueuedAt = Date.now();
     await client.enqueue("long-poll-12s", "due after 11 s", { delayMs: 11_000 });
 
-    // The message becomes ready during the poll, past the 10 s mark (see FOUND_BUGS.md #3).
+    // The message becomes ready during the poll, past the 10 s mark.
     const deliveries = await client.dequeue("long-poll-12s", { waitMs: 12_000 });
 
     expect(texts(deliveries)).toEqual(["due after 11 s"]);

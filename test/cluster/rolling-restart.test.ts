@@ -62,7 +62,7 @@ describe("rolling restart", () => {
     const poll = await parked;
 
     expect(exit).toEqual({ code: 0, signal: null });
-    // A retryable end (the SDK retries UNAVAILABLE) or an empty answer, not CANCELLED (see FOUND_BUGS.md #4).
+    // A retryable end (the SDK retries UNAVAILABLE) or an empty answer, not CANCELLED.
     expect.soft(poll.ok ? "OK" : codeName(poll.code), "how the forwarded long poll ended").toMatch(/^(OK|UNAVAILABLE)$/);
     expect.soft(stopMs, "ms the follower took to stop").toBeLessThan(3_000);
   }, 60_000);

@@ -27,7 +27,7 @@ describe("slow disks", () => {
     cluster.checkAcknowledgedWrites();
   });
 
-  // Reproduces FOUND_BUGS.md #1 (stale acknowledgement after truncation). Fails until the core is fixed.
+  // Regression scenario for the stale-acknowledgement bug the simulator found (test/sim/README.md).
   test("a follower that changes term while its disk is busy does not acknowledge entries it has replaced", () => {
     const cluster = new SimCluster({ nodes: 5, seed: 61, config: { preVote: false, checkQuorum: false, maxEntriesPerAppend: 1 } });
     const oldLeader = cluster.waitAgreedLeader();
