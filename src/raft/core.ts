@@ -325,9 +325,24 @@ export class RaftCore {
       this.vote = message.from;
       this.electionElapsedTicks = 0;
     }
+    if (granted && isPreVote) this.yieldToPreVote(message.from);
     const type = isPreVote ? MessageType.PreVoteResponse : MessageType.VoteResponse;
     // A granted pre-vote answers in the prospective term; a rejection tells the candidate our term.
     this.queue({ type, from: this.id, to: message.from, term: granted && isPreVote ? message.term : this.term, granted });
+  }
+
+  /**
+   * Someone with a log as good as ours is about to campaign: let it, rather than campaigning too and
+   * splitting the vote (two followers that both saw the leader's connection break, for instance). When
+   * two pre-votes cross, the lower node id goes on and the other steps back. Liveness only: pre-votes
+   * change no term and no vote.
+   */
+  private yieldToPreVote(candidate: NodeId): void {
+    if (this.role === Role.Follower && this.leader === NO_NODE) this.resetElectionTimer();
+    else if (this.role === Role.PreCandidate && candidate < this.id) {
+      this.trace(`steps back from its pre-vote for ${candidate}, whose pre-vote crossed ours`);
+      this.becomeFollower(this.term, NO_NODE);
+    }
   }
 
   private handleVoteResponse(message: VoteResponse): void {
