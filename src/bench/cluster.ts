@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { NodeProcess } from "../chaos/node-process.js";
 import { connect, type NodeStatus, type RaftqClient } from "../client/index.js";
+import { formatPeers } from "../server/peers.js";
 
 /** Longest wait for a started node to answer, and for the nodes to agree on a leader. */
 const READY_TIMEOUT_MS = 30_000;
@@ -41,7 +42,7 @@ export class BenchCluster {
   static async start(options: { ports: readonly number[]; root: string; cliMain: string }): Promise<BenchCluster> {
     const ids = options.ports.map((_, index) => `n${index + 1}`);
     const addressOf = (index: number): string => `127.0.0.1:${options.ports[index]}`;
-    const peers = ids.map((id, index) => `${id}=${addressOf(index)}`).join(",");
+    const peers = formatPeers(new Map(ids.map((id, index) => [id, addressOf(index)])));
     mkdirSync(join(options.root, "logs"), { recursive: true });
     const nodes = new Map(
       ids.map((id, index) => {

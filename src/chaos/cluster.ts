@@ -14,6 +14,7 @@ import { freePorts } from "./ports.js";
 import type { Prng } from "./prng.js";
 import { LinkProxy, PASS, type LinkMode, type ProxyStats } from "./proxy.js";
 import { sleep, withTimeout } from "./timing.js";
+import { formatPeers } from "../server/peers.js";
 
 /** How to build a cluster. */
 export interface ClusterOptions {
@@ -317,11 +318,10 @@ async function startProxies(
 /** How node `id` is started: its peers' client addresses, and the proxies it dials them through. */
 function nodeSpec(id: string, addressOf: ReadonlyMap<string, string>, proxies: ReadonlyMap<string, LinkProxy>, options: ClusterOptions): NodeSpec {
   const ids = [...addressOf.keys()];
-  const peers = ids.map((peer) => `${peer}=${addressOf.get(peer)}`).join(",");
-  const dial = ids
-    .filter((peer) => peer !== id)
-    .map((peer) => `${peer}=${proxies.get(linkKey({ from: id, to: peer }))!.address}`)
-    .join(",");
+  const peers = formatPeers(addressOf);
+  const dial = formatPeers(
+    new Map(ids.filter((peer) => peer !== id).map((peer) => [peer, proxies.get(linkKey({ from: id, to: peer }))!.address])),
+  );
   const dataDir = join(options.runDir, "data", id);
   const args = [
     "--id", id,

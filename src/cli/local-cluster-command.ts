@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { Command, Option } from "commander";
 import PinoPretty from "pino-pretty";
 import { DEFAULT_ADDRESSES } from "./client-commands.js";
+import { formatPeers } from "../server/peers.js";
 
 interface LocalClusterFlags {
   nodes: string;
@@ -40,7 +41,7 @@ export function registerLocalClusterCommand(program: Command): void {
       if (!Number.isInteger(count) || count < 1 || count > 9) throw new Error(`--nodes must be 1 to 9, got "${flags.nodes}"`);
       if (!Number.isInteger(basePort) || basePort < 1 || basePort + count > 65535) throw new Error(`--base-port "${flags.basePort}" is not a usable port`);
       const nodes = Array.from({ length: count }, (_, i) => ({ id: `n${i + 1}`, address: `${flags.host}:${basePort + i}` }));
-      const peers = nodes.map((node) => `${node.id}=${node.address}`).join(",");
+      const peers = formatPeers(new Map(nodes.map((node) => [node.id, node.address])));
       // One line per log record: time, level, node, message, then any other fields.
       const pretty = PinoPretty({
         colorize: process.stdout.isTTY,

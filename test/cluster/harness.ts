@@ -15,6 +15,7 @@ import type { ClientOptions } from "../../src/client/options.js";
 import type { StatusResponse__Output } from "../../src/generated/raftq/v1/StatusResponse.js";
 import { freePorts } from "../../src/chaos/ports.js";
 import { PROTO_DIR } from "../../src/protocol/proto-files.js";
+import { formatPeers } from "../../src/server/peers.js";
 import { callUnary, nodeStubs, type NodeStubs } from "./raw-grpc.js";
 
 /** The built CLI every node runs; `make build` produces it. */
@@ -133,7 +134,7 @@ export class TestCluster {
     const members = ports.map(
       (port, index) => new ClusterNode(`n${index + 1}`, `127.0.0.1:${port}`, join(root, `n${index + 1}`), join(root, `n${index + 1}.log`)),
     );
-    const peers = members.map((member) => `${member.id}=${member.address}`).join(",");
+    const peers = formatPeers(new Map(members.map((member) => [member.id, member.address])));
     return new TestCluster(root, peers, members, options);
   }
 
