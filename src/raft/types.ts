@@ -15,6 +15,33 @@ export enum EntryType {
   Noop = 0,
   /** Opaque bytes proposed by the application (the queue state machine). */
   Normal = 1,
+  /** A new cluster membership (encoded by membership.ts); it takes effect when applied. */
+  Membership = 2,
+}
+
+/** One member of the cluster. Learners receive the log but neither vote nor count toward a majority. */
+export interface Member {
+  readonly id: NodeId;
+  /** host:port where peers and forwarded client calls reach it; opaque to the core. */
+  readonly address: string;
+  readonly voter: boolean;
+}
+
+/** The cluster's members as of some log index. */
+export interface Membership {
+  readonly members: readonly Member[];
+}
+
+export const EMPTY_MEMBERSHIP: Membership = { members: [] };
+
+/**
+ * Describes a state machine snapshot: the state after applying every entry through `index`, whose term
+ * is `term`, and the membership in force there. The state itself never passes through the core.
+ */
+export interface SnapshotMeta {
+  readonly index: number;
+  readonly term: number;
+  readonly membership: Membership;
 }
 
 /** One slot of the replicated log. */
@@ -54,6 +81,8 @@ export enum MessageType {
   Heartbeat = 7,
   HeartbeatResponse = 8,
   TimeoutNow = 9,
+  /** InstallSnapshot: the follower needs entries the leader has compacted away. */
+  Snapshot = 10,
 }
 
 interface MessageBase {
@@ -118,7 +147,17 @@ export interface TimeoutNow extends MessageBase {
   readonly type: MessageType.TimeoutNow;
 }
 
+/**
+ * InstallSnapshot. The core only names the snapshot; the driver streams the state itself (as of
+ * `snapshot.index`) beside the message and hands the message to the receiving core once it has all of it.
+ */
+export interface SnapshotMessage extends MessageBase {
+  readonly type: MessageType.Snapshot;
+  readonly snapshot: SnapshotMeta;
+}
+
 export type Message =
+  | SnapshotMessage
   | VoteRequest
   | VoteResponse
   | AppendRequest

@@ -35,6 +35,9 @@ export function messageToWire(message: Message): RaftMessage {
       return { ...base, readRound: message.readRound };
     case MessageType.TimeoutNow:
       return base;
+    case MessageType.Snapshot:
+      // Snapshots travel on their own stream with the state (see snapshot transfer), never in a batch.
+      throw new Error("a Snapshot message cannot be sent in a Raft batch");
   }
 }
 

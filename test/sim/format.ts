@@ -27,5 +27,9 @@ export function formatMessage(message: Message): string {
       return `${head} read=${message.readRound}`;
     case MessageType.TimeoutNow:
       return head;
+    case MessageType.Snapshot: {
+      const voters = message.snapshot.membership.members.filter((member) => member.voter).map((member) => member.id);
+      return `${head} snapshot=${message.snapshot.index}/${message.snapshot.term} voters=${voters.join(",")}`;
+    }
   }
 }
