@@ -56,5 +56,11 @@ chaos: build
 bench: build
 	node --enable-source-maps dist/src/bench/run.js --seconds $(or $(BENCH_SECONDS),5) --runs $(or $(RUNS),3)
 
+## bench-backlog-store: fills a LevelDB queue store with MESSAGES=1000000 × 100-byte messages, prints RSS,
+## then times a restart (open + rebuild) in a fresh process and prints its RSS (about a minute).
+.PHONY: bench-backlog-store
+bench-backlog-store: build
+	node --expose-gc --enable-source-maps dist/src/bench/backlog-store.js --messages $(or $(MESSAGES),1000000)
+
 clean:
 	rm -rf dist src/generated

@@ -4,6 +4,7 @@ import { connect, isNotFound, type MessageRefs, type QueueSettings, type QueueSt
 import {
   deliveryJson,
   nodeRows,
+  type NodeRow,
   renderDeliveries,
   renderKeyValues,
   renderNodeRows,
@@ -29,7 +30,7 @@ export const DEFAULT_ADDRESSES = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003";
 const STATS_CONCURRENCY = 16;
 
 /** Flags every client command takes. */
-interface ConnectionFlags {
+export interface ConnectionFlags {
   addr: string;
   json?: boolean;
   timeoutMs?: number;
@@ -181,7 +182,7 @@ export function registerClientCommands(program: Command, output: CliOutput): voi
         const rows = nodeRows(await client.clusterStatus());
         if (flags.json) printJson(rows);
         else print(renderNodeRows(rows));
-        if (rows.every((row) => !row.reachable)) throw new CliError(`no node of ${flags.addr} answered: is the cluster running?`);
+        requireAnswer(rows, flags.addr);
       }),
     );
 
@@ -196,9 +197,9 @@ export function registerClientCommands(program: Command, output: CliOutput): voi
     );
 }
 
-/** A subcommand with the connection flags every client command shares. */
-function clientCommand(program: Command, name: string, description: string): Command {
-  return program
+/** A subcommand of `parent` with the connection flags every client command shares. */
+export function clientCommand(parent: Command, name: string, description: string): Command {
+  return parent
     .command(name)
     .description(description)
     .addOption(
@@ -214,7 +215,7 @@ function clientCommand(program: Command, name: string, description: string): Com
  * Adapts a command body to commander's action signature: parses the connection flags, connects, runs
  * `body` with the positional arguments, and closes the client whatever happens.
  */
-function withClient<Args extends unknown[], Flags extends ConnectionFlags>(
+export function withClient<Args extends unknown[], Flags extends ConnectionFlags>(
   body: (client: RaftqClient, args: Args, flags: Flags) => Promise<void>,
 ): (...actionArgs: unknown[]) => Promise<void> {
   return async (...actionArgs: unknown[]) => {
@@ -229,6 +230,11 @@ function withClient<Args extends unknown[], Flags extends ConnectionFlags>(
       client.close();
     }
   };
+}
+
+/** Fails a status command when no node of `addr` answered: its output then says nothing about the cluster. */
+export function requireAnswer(rows: readonly NodeRow[], addr: string): void {
+  if (rows.every((row) => !row.reachable)) throw new CliError(`no node of ${addr} answered: is the cluster running?`);
 }
 
 /** An option parser for an integer in min..max, refusing anything else as a usage error. */

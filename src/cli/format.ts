@@ -1,5 +1,5 @@
 /** How the CLI shows results to people: aligned tables, key/value lists and readable bodies. */
-import type { Delivery, NodeReport, QueueStats } from "../client/index.js";
+import type { ClusterMember, Delivery, NodeReport, QueueStats } from "../client/index.js";
 
 /** Renders rows under a header, every column padded to its widest cell, two spaces apart. */
 export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -141,4 +141,20 @@ export function renderNodeRows(rows: readonly NodeRow[]): string {
   );
   const problems = rows.filter((row) => !row.reachable).map((row) => `${row.address}: ${row.error ?? "unreachable"}\n`);
   return problems.length === 0 ? table : `${table}\n${problems.join("")}`;
+}
+
+/** The members table of `raftq cluster status` and the membership commands. */
+export function renderMembers(members: readonly ClusterMember[]): string {
+  if (members.length === 0) return "no members known (the node has not joined a cluster yet)\n";
+  return renderTable(
+    ["MEMBER", "ADDRESS", "KIND", "MATCH"],
+    members.map((member) => [member.id, member.address, member.voter ? "voter" : "learner", String(member.matchIndex)]),
+  );
+}
+
+/** The members as the best-informed reachable node reports them: the leader, else any node that answered. */
+export function reportedMembers(reports: readonly NodeReport[]): ClusterMember[] {
+  const answered = reports.flatMap((report) => (report.reachable ? [report.status] : []));
+  const leader = answered.filter((status) => status.role === "leader").sort((a, b) => b.term - a.term)[0];
+  return (leader ?? answered[0])?.members ?? [];
 }

@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { isRaftqError } from "../client/index.js";
 import { registerChaosCommand } from "./chaos-command.js";
 import { registerClientCommands } from "./client-commands.js";
+import { registerClusterCommands } from "./cluster-commands.js";
 import type { CliOutput } from "./output.js";
 import { registerLocalClusterCommand } from "./local-cluster-command.js";
 import { registerServeCommand } from "./serve-command.js";
@@ -22,6 +23,7 @@ export function createProgram(output: CliOutput): Command {
   registerServeCommand(program);
   registerLocalClusterCommand(program);
   registerClientCommands(program, output);
+  registerClusterCommands(program, output);
   registerChaosCommand(program);
   return program;
 }

@@ -1,9 +1,12 @@
 import { hostname } from "node:os";
 import { Command, Option } from "commander";
 import { pino } from "pino";
+import { DEFAULT_COMPACTION } from "../node/raft-node.js";
 import { DEFAULT_PEER_HOST_TEMPLATE, resolveNodeIdentity } from "../server/discovery.js";
+import { advertisedAddress } from "../server/join.js";
+import type { NodeIdentity } from "../server/discovery.js";
 import { RaftqServer } from "../server/raftq-server.js";
-import { addressProblem, parsePeers } from "../server/peers.js";
+import { addressProblem, nodeIdProblem, parsePeers } from "../server/peers.js";
 
 interface ServeFlags {
   id?: string;
@@ -19,7 +22,12 @@ interface ServeFlags {
   autoCreate: boolean;
   tickMs: string;
   electionTicks: string;
+  snapshotEntries: string;
+  snapshotBytes: string;
+  retainEntries: string;
   dial?: string;
+  join?: string;
+  advertise?: string;
   unsafeAckBeforeCommit?: boolean;
 }
 
@@ -28,6 +36,27 @@ function positiveInt(flag: string, value: string): number {
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 1) throw new Error(`${flag} must be a positive integer, got "${value}"`);
   return parsed;
+}
+
+/** Parses a non-negative integer flag, or exits with a message naming the flag. */
+function nonNegativeInt(flag: string, value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) throw new Error(`${flag} must be a non-negative integer, got "${value}"`);
+  return parsed;
+}
+
+/** Who a node started with --join is: its --id, and as its only known peer itself at its advertised address. */
+function joiningIdentity(flags: ServeFlags): NodeIdentity {
+  if (flags.id === undefined) throw new Error("--join needs --id (RAFTQ_ID): the id the new node is to have in the cluster");
+  if (flags.peers !== undefined) throw new Error("--join and --peers exclude each other: a joining node learns the members from the cluster");
+  const problem = nodeIdProblem(flags.id);
+  if (problem) throw new Error(problem);
+  for (const address of flags.join?.split(",") ?? []) {
+    const joinProblem = addressProblem(address.trim());
+    if (joinProblem) throw new Error(`--join: ${joinProblem}`);
+  }
+  const advertise = advertisedAddress(flags.listen, flags.advertise, () => flags.hostname ?? hostname());
+  return { id: flags.id, peers: new Map([[flags.id, advertise]]) };
 }
 
 /** `raftq serve`: runs one node in the foreground until SIGTERM or SIGINT. */
@@ -49,6 +78,29 @@ export function registerServeCommand(program: Command): void {
       new Option("--election-ticks <n>", "ticks without a leader before a follower campaigns (randomized up to 2x)")
         .env("RAFTQ_ELECTION_TICKS")
         .default("10"),
+    )
+    .addOption(
+      new Option("--snapshot-entries <n>", "take a snapshot (delete the log the state on disk covers) after this many applied entries")
+        .env("RAFTQ_SNAPSHOT_ENTRIES")
+        .default(String(DEFAULT_COMPACTION.everyEntries)),
+    )
+    .addOption(
+      new Option("--snapshot-bytes <n>", "...or after this many bytes of applied entries, whichever comes first")
+        .env("RAFTQ_SNAPSHOT_BYTES")
+        .default(String(DEFAULT_COMPACTION.everyBytes)),
+    )
+    .addOption(
+      new Option("--retain-entries <n>", "log entries kept behind each snapshot, so a slightly lagging follower catches up from the log")
+        .env("RAFTQ_RETAIN_ENTRIES")
+        .default(String(DEFAULT_COMPACTION.retainEntries)),
+    )
+    .addOption(
+      new Option("--join <address>", "join a running cluster through any of its nodes (host:port, comma-separated for several) instead of --peers")
+        .env("RAFTQ_JOIN"),
+    )
+    .addOption(
+      new Option("--advertise <host:port>", "with --join: the address the cluster reaches this node at (default: --listen, with 0.0.0.0 as the host name)")
+        .env("RAFTQ_ADVERTISE"),
     )
     .addOption(
       new Option("--dial <list>", "id=host:port overrides for how this node reaches its peers (e.g. through a proxy); default: --peers")
@@ -75,23 +127,32 @@ export function registerServeCommand(program: Command): void {
         "--statefulset-replicas 3 --peer-service raftq-peers --namespace prod and --listen 0.0.0.0:7000 runs as\n" +
         "--id raftq-1 --peers raftq-0=raftq-0.raftq-peers.prod.svc:7000,raftq-1=…,raftq-2=…\n" +
         "(--peer-host-template changes the host part, e.g. \"{pod}.{service}.{namespace}.svc.example.org\").\n" +
-        "An explicit --id or --peers wins over the discovered one. See docs/kubernetes.md.",
+        "An explicit --id or --peers wins over the discovered one. See docs/kubernetes.md.\n" +
+        "\nJoining: raftq serve --id n4 --listen 0.0.0.0:7004 --advertise host4:7004 --data-dir d4 --join host1:7001\n" +
+        "starts n4 with an empty data directory and asks the cluster to add it (as a learner, promoted to voter\n" +
+        "once caught up). On a restart with data, --join changes nothing: the node already knows its cluster.",
     )
     .action(async (flags: ServeFlags) => {
       const problem = addressProblem(flags.listen);
       if (problem) throw new Error(problem);
-      const { id, peers } = resolveNodeIdentity(flags, () => flags.hostname ?? hostname());
+      const { id, peers } = flags.join === undefined ? resolveNodeIdentity(flags, () => flags.hostname ?? hostname()) : joiningIdentity(flags);
       const logger = pino({ level: flags.logLevel, base: { node: id } });
       const server = await RaftqServer.start({
         id,
         listen: flags.listen,
         peers,
+        ...(flags.join === undefined ? {} : { join: flags.join }),
         ...(flags.dial ? { dialAddresses: parsePeers(flags.dial, "--dial") } : {}),
         unsafeAckBeforeCommit: flags.unsafeAckBeforeCommit === true,
         dataDir: flags.dataDir,
         autoCreateQueues: flags.autoCreate,
         tickMs: positiveInt("--tick-ms", flags.tickMs),
         electionTimeoutTicks: positiveInt("--election-ticks", flags.electionTicks),
+        compaction: {
+          everyEntries: positiveInt("--snapshot-entries", flags.snapshotEntries),
+          everyBytes: positiveInt("--snapshot-bytes", flags.snapshotBytes),
+          retainEntries: nonNegativeInt("--retain-entries", flags.retainEntries),
+        },
         logger,
       });
       const stop = (signal: string): void => {

@@ -7,6 +7,7 @@ import type { CreateQueueRequest__Output } from "../generated/raftq/v1/CreateQue
 import type { EnqueueBatchResponse__Output } from "../generated/raftq/v1/EnqueueBatchResponse.js";
 import type { EnqueueResponse__Output } from "../generated/raftq/v1/EnqueueResponse.js";
 import type { ExtendLeaseResponse__Output } from "../generated/raftq/v1/ExtendLeaseResponse.js";
+import type { Member__Output } from "../generated/raftq/v1/Member.js";
 import type { NackResponse__Output } from "../generated/raftq/v1/NackResponse.js";
 import type { QueueStats__Output } from "../generated/raftq/v1/QueueStats.js";
 import type { StatusResponse__Output } from "../generated/raftq/v1/StatusResponse.js";
@@ -94,6 +95,9 @@ export type QueueStats = QueueStats__Output;
 /** One node's view of the cluster: its id, role, term, commit and applied index, leader and members. */
 export type NodeStatus = StatusResponse__Output;
 
+/** One member of the cluster: its id, address, whether it votes (false: a learner) and its replication progress. */
+export type ClusterMember = Member__Output;
+
 /** What one configured node said when asked for its status, or why it could not be asked. */
 export type NodeReport =
   | { readonly address: string; readonly reachable: true; readonly status: NodeStatus }
@@ -158,6 +162,16 @@ export interface RaftqClient {
 
   /** Hands leadership to node `targetId` (or the most up-to-date follower); returns the new leader's id. */
   transferLeadership(targetId?: string): Promise<string>;
+
+  /**
+   * Adds node `id`, reached at `address`, as a learner; the leader promotes it to voter once it has caught
+   * up. Resolves with the members once the change is applied on the leader. Adding a member again at the
+   * same address changes nothing (so retries are safe); at another address it fails with ALREADY_EXISTS.
+   */
+  addMember(id: string, address: string): Promise<ClusterMember[]>;
+
+  /** Removes node `id` (voter or learner); resolves with the remaining members once the change is applied. */
+  removeMember(id: string): Promise<ClusterMember[]>;
 
   /** Cancels calls, subscriptions and publishers in flight and closes every channel. */
   close(): void;

@@ -1,13 +1,16 @@
+import type { AddMemberResponse__Output } from "../generated/raftq/v1/AddMemberResponse.js";
 import type { CreateQueueResponse__Output } from "../generated/raftq/v1/CreateQueueResponse.js";
 import type { DeleteQueueResponse__Output } from "../generated/raftq/v1/DeleteQueueResponse.js";
 import type { DequeueResponse__Output } from "../generated/raftq/v1/DequeueResponse.js";
 import type { ListQueuesResponse__Output } from "../generated/raftq/v1/ListQueuesResponse.js";
 import type { PurgeQueueResponse__Output } from "../generated/raftq/v1/PurgeQueueResponse.js";
+import type { RemoveMemberResponse__Output } from "../generated/raftq/v1/RemoveMemberResponse.js";
 import type { StatusResponse__Output } from "../generated/raftq/v1/StatusResponse.js";
 import type { TransferLeadershipResponse__Output } from "../generated/raftq/v1/TransferLeadershipResponse.js";
 import type {
   AckResult,
   Body,
+  ClusterMember,
   DequeueOptions,
   EnqueueBatchResult,
   EnqueueOptions,
@@ -196,6 +199,22 @@ export class GrpcRaftqClient implements RaftqClient {
       node.cluster.TransferLeadership(request, metadata, callOptions, callback),
     );
     return response.leaderId;
+  }
+
+  async addMember(id: string, address: string): Promise<ClusterMember[]> {
+    // Repeating an add that went through finds the member at the same address: a no-op success.
+    const response = await this.invoker.call<AddMemberResponse__Output>("addMember", REPEATABLE, (node, metadata, callOptions, callback) =>
+      node.cluster.AddMember({ id, address }, metadata, callOptions, callback),
+    );
+    return response.members;
+  }
+
+  async removeMember(id: string): Promise<ClusterMember[]> {
+    // Repeating a remove that went through would report the member unknown: not retried on an unknown outcome.
+    const response = await this.invoker.call<RemoveMemberResponse__Output>("removeMember", ONCE, (node, metadata, callOptions, callback) =>
+      node.cluster.RemoveMember({ id }, metadata, callOptions, callback),
+    );
+    return response.members;
   }
 
   close(): void {

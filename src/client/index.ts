@@ -11,6 +11,7 @@ export function connect(options: ClientOptions): RaftqClient {
 export type {
   AckResult,
   Body,
+  ClusterMember,
   DequeueOptions,
   EnqueueBatchResult,
   EnqueueOptions,

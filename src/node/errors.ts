@@ -7,6 +7,10 @@ export enum NodeErrorCode {
   Overloaded = "OVERLOADED",
   Stopped = "STOPPED",
   Timeout = "TIMEOUT",
+  /** A membership change is still being committed or applied: one change at a time. */
+  MembershipChangePending = "MEMBERSHIP_CHANGE_PENDING",
+  /** The change does not fit the current membership (unknown or duplicate id, last voter...). */
+  InvalidMembershipChange = "INVALID_MEMBERSHIP_CHANGE",
 }
 
 /** A failure of the replication layer, not of the request itself. */

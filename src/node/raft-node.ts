@@ -1,21 +1,57 @@
 import type { Logger } from "pino";
 import type { RaftConfig } from "../raft/config.js";
 import { RaftCore } from "../raft/core.js";
-import { EntryType, Role, type Entry, type Message, type NodeId, type RaftStatus, type Ready } from "../raft/types.js";
-import type { RaftStorage } from "../storage/raft-storage.js";
+import { bootstrapEntry, decodeMembership, sameMembership, type MembershipChange } from "../raft/membership.js";
+import {
+  EMPTY_MEMBERSHIP,
+  EntryType,
+  MessageType,
+  Role,
+  type Membership,
+  type Message,
+  type NodeId,
+  type RaftStatus,
+  type Ready,
+} from "../raft/types.js";
+import type { CompanionOperation } from "../storage/level-raft-storage.js";
+import type { PersistStep, RaftStorage, StoredLog } from "../storage/raft-storage.js";
 import type { PeerTransport } from "../transport/peer-transport.js";
 import { leadershipLost, NodeError, NodeErrorCode, notLeader } from "./errors.js";
+import type { ReplicatedStateMachine, StateSnapshotReader, StateSnapshotWriter } from "./state-machine.js";
 
-/** The replicated application: applies committed entries, deterministically, in log order. */
-export interface ReplicatedStateMachine<Result> {
-  /** Applies one committed Normal entry and returns what its proposer gets back. Must not throw. */
-  apply(entry: Entry): Result;
+export type { ReplicatedStateMachine } from "./state-machine.js";
+
+/** The storage the node needs: RaftStorage whose steps can carry another component's writes. */
+export interface NodeStorage extends RaftStorage {
+  save(step: PersistStep, companions?: readonly CompanionOperation[]): Promise<void>;
 }
+
+/**
+ * When the node takes a snapshot: the state machine on disk always covers the applied index, so a
+ * snapshot is just deleting the log it covers. It happens once this many entries or bytes were applied
+ * since the last one, keeping the newest `retainEntries` so a slightly lagging follower catches up from
+ * the log instead of a full state transfer.
+ */
+export interface CompactionPolicy {
+  readonly everyEntries: number;
+  readonly everyBytes: number;
+  readonly retainEntries: number;
+}
+
+export const DEFAULT_COMPACTION: CompactionPolicy = { everyEntries: 20_000, everyBytes: 64 * 1024 * 1024, retainEntries: 5_000 };
 
 export interface RaftNodeOptions<Result> {
   readonly config: RaftConfig;
-  readonly storage: RaftStorage;
+  readonly storage: NodeStorage;
   readonly stateMachine: ReplicatedStateMachine<Result>;
+  /** Where the persisted state machine stands (read when it was opened). */
+  readonly applied: { readonly appliedIndex: number; readonly membership: Membership | null };
+  /**
+   * The founding members when this node starts a new cluster (empty storage): the first log entry.
+   * Null for a node that joins an existing cluster: it waits for a leader to replicate to it.
+   */
+  readonly founders: Membership | null;
+  readonly compaction?: CompactionPolicy;
   readonly logger: Logger;
   /** Wall-clock length of one Raft tick. */
   readonly tickMs: number;
@@ -23,7 +59,7 @@ export interface RaftNodeOptions<Result> {
 
 interface PendingProposal<Result> {
   readonly term: number;
-  readonly resolve: (result: Result) => void;
+  readonly resolve: (result: Result | undefined) => void;
   readonly reject: (error: Error) => void;
 }
 
@@ -52,6 +88,14 @@ export class RaftNode<Result> {
   private readonly pendingReads = new Map<number, PendingRead>();
   private readonly appliedListeners = new Set<() => void>();
   private readonly leadershipListeners = new Set<(leadership: Leadership) => void>();
+  private readonly membershipListeners = new Set<(membership: Membership) => void>();
+  private readonly compaction: CompactionPolicy;
+  /** The membership as last reported to listeners. */
+  private knownMembership: Membership;
+  /** The membership as of the applied index (what the persisted state machine records). */
+  private appliedMembership: Membership;
+  /** Bytes applied since the last compaction. */
+  private bytesSinceCompaction = 0;
   private transport: PeerTransport | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private driving = false;
@@ -65,15 +109,29 @@ export class RaftNode<Result> {
 
   private constructor(
     private readonly options: RaftNodeOptions<Result>,
-    persisted: Awaited<ReturnType<RaftStorage["load"]>>,
+    stored: StoredLog,
   ) {
-    this.core = new RaftCore(options.config, persisted);
+    const membership = options.applied.membership ?? EMPTY_MEMBERSHIP;
+    this.core = new RaftCore(options.config, { ...stored, applied: options.applied.appliedIndex, membership });
+    this.appliedIndex = options.applied.appliedIndex;
+    this.appliedMembership = membership;
+    this.knownMembership = this.core.status().membership;
+    this.compaction = options.compaction ?? DEFAULT_COMPACTION;
     this.leadership = this.currentLeadership();
   }
 
-  /** Restores a node from its storage. Call start() once the transport is ready. */
+  /**
+   * Restores a node from its storage, or starts a new one: a founder writes the founding membership as
+   * the first log entry; a joining node starts empty. Call start() once the transport is ready.
+   */
   static async open<Result>(options: RaftNodeOptions<Result>): Promise<RaftNode<Result>> {
-    return new RaftNode(options, await options.storage.load());
+    let stored = await options.storage.load();
+    const empty = stored.entries.length === 0 && stored.logStart.index === 0 && options.applied.appliedIndex === 0;
+    if (empty && options.founders) {
+      await options.storage.save({ hardState: { term: 0, vote: "", commit: 1 }, entries: [bootstrapEntry(options.founders)] });
+      stored = await options.storage.load();
+    }
+    return new RaftNode(options, stored);
   }
 
   get id(): NodeId {
@@ -90,11 +148,74 @@ export class RaftNode<Result> {
     this.afterInput();
   }
 
-  /** Feeds a message received from a peer. */
+  /** Feeds a message received from a peer (a Snapshot once its whole state is staged). */
   receive(message: Message): void {
     if (this.stopped) return;
     this.core.step(message);
     this.afterInput();
+  }
+
+  /**
+   * What the transport reads a snapshot from and stages a received one into. Staging is refused while a
+   * received snapshot waits to be installed, so a second transfer cannot overwrite it (the leader
+   * retries later).
+   */
+  snapshotStore(): { openSnapshot(): StateSnapshotReader; startRestore(): StateSnapshotWriter } {
+    const stateMachine = this.options.stateMachine;
+    return {
+      openSnapshot: () => stateMachine.openSnapshot(),
+      startRestore: () => {
+        if (this.core.installingSnapshot()) throw new Error(`node ${this.id} is still installing a snapshot; retry the transfer later`);
+        return stateMachine.startRestore();
+      },
+    };
+  }
+
+  /** The transfer of a snapshot to `peer` ended; either way the leader probes it again before going on. */
+  snapshotDone(peer: NodeId, ok: boolean): void {
+    if (this.stopped) return;
+    this.core.snapshotStatus(peer, ok);
+    this.afterInput();
+  }
+
+  /** The transfer of a snapshot to `peer` failed. */
+  snapshotFailed(peer: NodeId): void {
+    this.snapshotDone(peer, false);
+  }
+
+  /** The membership in force on this node (its newest membership entry, committed or not). */
+  membership(): Membership {
+    return this.core.status().membership;
+  }
+
+  /** Called whenever the membership in force changes. */
+  onMembershipChange(listener: (membership: Membership) => void): () => void {
+    this.membershipListeners.add(listener);
+    return () => this.membershipListeners.delete(listener);
+  }
+
+  /**
+   * Proposes a membership change and resolves once it is committed and applied here. A learner added
+   * this way is promoted to voter by the leader once it has caught up.
+   */
+  proposeMembershipChange(change: MembershipChange): Promise<void> {
+    if (this.stopped) return Promise.reject(this.stoppedError());
+    const result = this.core.proposeMembershipChange(change);
+    if (!result.ok) {
+      switch (result.reason) {
+        case "pending":
+          return Promise.reject(new NodeError(NodeErrorCode.MembershipChangePending, result.detail, result.leader));
+        case "invalid":
+          return Promise.reject(new NodeError(NodeErrorCode.InvalidMembershipChange, result.detail, result.leader));
+        default:
+          return Promise.reject(notLeader(this.id, result.reason === "transferring" ? "" : result.leader));
+      }
+    }
+    const promise = new Promise<void>((resolve, reject) => {
+      this.pendingProposals.set(result.index, { term: result.term, resolve: () => resolve(), reject });
+    });
+    this.afterInput();
+    return promise;
   }
 
   /** The link to `peer` broke: if it is our leader, elect a new one without waiting a full timeout. */
@@ -117,7 +238,7 @@ export class RaftNode<Result> {
       return Promise.reject(notLeader(this.id, result.reason === "transferring" ? "" : result.leader));
     }
     const promise = new Promise<Result>((resolve, reject) => {
-      this.pendingProposals.set(result.firstIndex, { term: result.term, resolve, reject });
+      this.pendingProposals.set(result.firstIndex, { term: result.term, resolve: (value) => resolve(value as Result), reject });
     });
     this.scheduleDrive();
     return promise;
@@ -183,6 +304,7 @@ export class RaftNode<Result> {
 
   private afterInput(): void {
     this.noticeLeadershipChange();
+    this.noticeMembershipChange();
     this.scheduleDrive();
   }
 
@@ -203,14 +325,22 @@ export class RaftNode<Result> {
     try {
       while (this.core.hasReady()) {
         const ready = this.core.ready();
-        // The leader's replication traffic goes out at once, so followers write while we write.
+        // The leader's replication traffic goes out at once, so followers write while we write. A
+        // Snapshot among it is read from the state machine now, at the applied index it names.
         this.transport?.send(ready.eagerMessages);
         // Persist before send: a vote or an acknowledgement must never outrun the disk.
-        if (ready.hardState || ready.entries.length > 0) await this.options.storage.save(ready);
+        await this.persist(ready);
         this.transport?.send(ready.messages);
-        this.applyCommitted(ready);
+        const results = this.applyCommitted(ready);
+        // The state machine's writes reach LevelDB before anyone is answered (so bodies can be read).
+        if (results.size > 0 || ready.committedEntries.length > 0) {
+          await this.options.stateMachine.persist(this.appliedIndex, this.appliedMembership);
+        }
+        this.answer(ready, results);
         this.core.advance(ready);
+        await this.maybeCompact();
         this.noticeLeadershipChange();
+        this.noticeMembershipChange();
       }
     } catch (error) {
       // A failed fsync leaves the node unsure what is on disk: continuing could break safety.
@@ -225,15 +355,45 @@ export class RaftNode<Result> {
     }
   }
 
-  private applyCommitted(ready: Ready): void {
+  /** The Raft step, and with a received snapshot the state machine's switch to it, in one atomic write. */
+  private async persist(ready: Ready): Promise<void> {
+    const { snapshot } = ready;
+    if (snapshot) {
+      const companions = this.options.stateMachine.installOperations(snapshot);
+      await this.options.storage.save(ready, companions);
+      await this.options.stateMachine.reload();
+      this.appliedIndex = snapshot.index;
+      this.appliedMembership = snapshot.membership;
+      this.bytesSinceCompaction = 0;
+      this.options.logger.info({ index: snapshot.index, term: snapshot.term }, "installed a snapshot from the leader");
+    } else if (ready.hardState || ready.entries.length > 0) {
+      await this.options.storage.save(ready);
+    }
+  }
+
+  /** Applies the committed entries (skipping any a snapshot already covers); returns results by index. */
+  private applyCommitted(ready: Ready): Map<number, { term: number; result: Result | undefined }> {
+    const results = new Map<number, { term: number; result: Result | undefined }>();
     for (const entry of ready.committedEntries) {
-      const result = entry.type === EntryType.Normal ? this.options.stateMachine.apply(entry) : undefined;
+      if (entry.index <= this.appliedIndex) continue;
+      let result: Result | undefined;
+      if (entry.type === EntryType.Normal) result = this.options.stateMachine.apply(entry);
+      else if (entry.type === EntryType.Membership) this.appliedMembership = decodeMembership(entry.data);
       this.appliedIndex = entry.index;
-      const pending = this.pendingProposals.get(entry.index);
+      this.bytesSinceCompaction += entry.data.byteLength;
+      if (this.pendingProposals.has(entry.index)) results.set(entry.index, { term: entry.term, result });
+    }
+    return results;
+  }
+
+  /** Answers proposals and reads once their entries are applied and persisted. */
+  private answer(ready: Ready, results: ReadonlyMap<number, { term: number; result: Result | undefined }>): void {
+    for (const [index, { term, result }] of results) {
+      const pending = this.pendingProposals.get(index);
       if (!pending) continue;
-      this.pendingProposals.delete(entry.index);
+      this.pendingProposals.delete(index);
       // Another leader's entry at our index means ours was overwritten: it never committed.
-      if (entry.term === pending.term && result !== undefined) pending.resolve(result);
+      if (term === pending.term) pending.resolve(result);
       else pending.reject(leadershipLost(this.id));
     }
     for (const readState of ready.readStates) {
@@ -247,6 +407,32 @@ export class RaftNode<Result> {
       }
     }
     if (ready.committedEntries.length > 0) for (const listener of this.appliedListeners) listener();
+  }
+
+  /**
+   * Takes a snapshot when enough was applied since the last: deletes the log through the applied index
+   * minus the retained tail. The state machine's batches are already in LevelDB (not necessarily synced),
+   * and this synced write makes them durable first: LevelDB writes reach the disk in order.
+   */
+  private async maybeCompact(): Promise<void> {
+    const status = this.core.status();
+    const since = this.appliedIndex - status.firstIndex + 1;
+    if (since < this.compaction.everyEntries + this.compaction.retainEntries && this.bytesSinceCompaction < this.compaction.everyBytes) return;
+    const through = this.appliedIndex - this.compaction.retainEntries;
+    const term = this.core.termAt(through);
+    if (through < status.firstIndex || term === undefined) return;
+    await this.options.storage.compact({ index: through, term });
+    this.core.compact(through);
+    this.bytesSinceCompaction = 0;
+    this.options.logger.info({ through, applied: this.appliedIndex }, "compacted the log: the state machine on disk covers it");
+  }
+
+  private noticeMembershipChange(): void {
+    const now = this.core.status().membership;
+    if (sameMembership(now, this.knownMembership)) return;
+    this.knownMembership = now;
+    this.options.logger.info({ members: now.members }, "membership changed");
+    for (const listener of this.membershipListeners) listener(now);
   }
 
   private currentLeadership(): Leadership {

@@ -4,45 +4,58 @@
  * Messages that leave through max_deliveries are handed to the caller (takeDeadLetters) for routing; the
  * caller also asks when a lease end will dead-letter one (nextDeadLetterMs), as their dead-letter queue
  * must see them by then.
+ *
+ * Memory holds each message's bookkeeping only (MessageTable); bodies and headers go to the QueueStorage
+ * at enqueue and are reported by body id in lease results. Every durable change is reported to the storage.
  */
 import type { NewMessage } from "./commands.js";
 import { inMessage } from "./command-validation.js";
 import { DedupIndex } from "./dedup-index.js";
-import { deliveryBytes } from "./delivery-size.js";
+import { leasedBytes, payloadBytes } from "./delivery-size.js";
+import type { DueEntry } from "./due-heap.js";
 import { ErrorCode, QueueError } from "./errors.js";
 import { MAX_DEDUP_KEYS_PER_QUEUE, MAX_LEASE_BYTES } from "./limits.js";
-import { MessageState, type MessageRecord, type MessageStore } from "./message-store.js";
+import { MessageState, type MessageMeta } from "./message-meta.js";
+import { MessageTable } from "./message-table.js";
+import type { DedupRecord, QueueRecord, QueueStorage } from "./queue-storage.js";
+import { ReadyIndex } from "./ready-index.js";
 import { formatReceipt, parseReceipt } from "./receipt.js";
 import type {
   AckResult,
-  Delivery,
   EnqueueResult,
   ExtendLeaseResult,
+  LeasedMessage,
   LeaseResult,
   NackResult,
   QueueStats,
 } from "./results.js";
 import { DEFAULT_MAX_MESSAGES, type QueueSettings } from "./settings.js";
-import { StateIndex, type IndexEntry } from "./state-index.js";
+import { StateIndex, type MessageIndex } from "./state-index.js";
 import { quote, validateBodySize } from "./validation.js";
 
 /** The messages named by a request's ids and receipts, and the receipts that named nothing acceptable. */
 interface Selection {
-  readonly records: MessageRecord[];
+  readonly records: MessageMeta[];
   readonly refusedReceipts: string[];
 }
 
 /** A message that left its queue through max_deliveries, and the log time it left. */
 export interface DeadLetter {
-  readonly record: MessageRecord;
+  readonly record: MessageMeta;
   /** When its last lease ended, or when it was nacked. */
   readonly atMs: number;
 }
 
+/** Hands out body ids, unique across all queues (shared by QueueStateMachine's queues). */
+export interface BodyIdSource {
+  nextBodyId(): number;
+}
+
 /** One queue: its settings, messages, indexes and counters. */
 export class QueueState {
+  private readonly table = new MessageTable();
   private readonly dedup: DedupIndex;
-  private readonly ready: StateIndex;
+  private readonly ready: ReadyIndex;
   private readonly delayed: StateIndex;
   /** Leased messages that become ready again when their lease ends. */
   private readonly inFlight: StateIndex;
@@ -61,14 +74,64 @@ export class QueueState {
     readonly name: string,
     readonly settings: QueueSettings,
     readonly incarnation: number,
-    private readonly store: MessageStore,
+    private readonly storage: QueueStorage,
+    private readonly bodyIds: BodyIdSource,
   ) {
-    this.dedup = new DedupIndex(settings.dedupWindowMs, MAX_DEDUP_KEYS_PER_QUEUE);
-    const isLive = (entry: IndexEntry): boolean => this.store.get(entry.id)?.generation === entry.generation;
-    this.ready = new StateIndex(isLive);
-    this.delayed = new StateIndex(isLive);
-    this.inFlight = new StateIndex(isLive);
-    this.inFlightLast = new StateIndex(isLive);
+    this.dedup = new DedupIndex(settings.dedupWindowMs, MAX_DEDUP_KEYS_PER_QUEUE, {
+      remembered: (record) => storage.dedupRemembered(incarnation, record),
+      forgotten: (key) => storage.dedupForgotten(incarnation, key),
+    });
+    const table = this.table;
+    const liveIn =
+      (state: MessageState) =>
+      (entry: DueEntry): boolean =>
+        table.isAt(entry.id, state, entry.generation);
+    this.ready = new ReadyIndex((id) => table.isFreshReady(id), liveIn(MessageState.Ready));
+    this.delayed = new StateIndex(liveIn(MessageState.Delayed));
+    this.inFlight = new StateIndex(liveIn(MessageState.InFlight));
+    this.inFlightLast = new StateIndex(liveIn(MessageState.InFlight));
+  }
+
+  /** What the storage persists about this queue (its messages and keys are reported one by one). */
+  record(): QueueRecord {
+    return {
+      name: this.name,
+      incarnation: this.incarnation,
+      settings: this.settings,
+      nextId: this.nextId,
+      enqueuedTotal: this.enqueuedTotal,
+      ackedTotal: this.ackedTotal,
+      deadLetteredTotal: this.deadLetteredTotal,
+      purgedTotal: this.purgedTotal,
+    };
+  }
+
+  /** Sets the counters of a queue being rebuilt from storage (before its messages are restored). */
+  restoreCounters(record: QueueRecord): void {
+    this.nextId = record.nextId;
+    this.enqueuedTotal = record.enqueuedTotal;
+    this.ackedTotal = record.ackedTotal;
+    this.deadLetteredTotal = record.deadLetteredTotal;
+    this.purgedTotal = record.purgedTotal;
+  }
+
+  /** Puts back one stored message, in its stored state; the storage is not told. Call finishRestore after. */
+  restoreMessage(meta: MessageMeta): void {
+    if (meta.id >= this.nextId || this.table.has(meta.id)) {
+      throw new Error(`stored message ${meta.id} of queue ${quote(this.name)} is duplicated or beyond next id ${this.nextId}`);
+    }
+    this.table.set({ ...meta, generation: 0 });
+    this.indexIn(meta.state, meta.deliveryCount, { dueMs: meta.dueMs, id: meta.id, generation: 0 });
+  }
+
+  /** Puts back the stored idempotency keys; the storage is not told. */
+  restoreDedup(records: readonly DedupRecord[]): void {
+    this.dedup.restore(records);
+  }
+
+  /** Ends a rebuild: checks the restored messages add up with the counters. */
+  finishRestore(): void {
+    this.settleAndCheck();
   }
 
   /**
@@ -77,13 +140,13 @@ export class QueueState {
    */
   advanceTo(nowMs: number): void {
     for (let entry = this.delayed.popDue(nowMs); entry !== undefined; entry = this.delayed.popDue(nowMs)) {
-      this.move(this.record(entry), MessageState.Ready, 0);
+      this.move(this.meta(entry.id), MessageState.Ready, 0);
     }
     for (let entry = this.inFlight.popDue(nowMs); entry !== undefined; entry = this.inFlight.popDue(nowMs)) {
-      this.move(this.record(entry), MessageState.Ready, 0);
+      this.move(this.meta(entry.id), MessageState.Ready, 0);
     }
     for (let entry = this.inFlightLast.popDue(nowMs); entry !== undefined; entry = this.inFlightLast.popDue(nowMs)) {
-      this.deadLetter(this.record(entry), entry.dueMs);
+      this.deadLetter(this.meta(entry.id), entry.dueMs);
     }
     this.finish();
   }
@@ -104,7 +167,9 @@ export class QueueState {
         continue;
       }
       // Copy the body: a decoded body is a view into the whole log entry, which it would otherwise keep alive.
-      const record = this.addMessage(new Uint8Array(message.body), { ...message.headers }, nowMs);
+      const bodyId = this.bodyIds.nextBodyId();
+      this.storage.bodyAdded(bodyId, { body: new Uint8Array(message.body), headers: { ...message.headers } });
+      const record = this.addMessage(bodyId, payloadBytes(message.body, message.headers), nowMs);
       if (message.delayMs > 0) this.place(record, MessageState.Delayed, nowMs + message.delayMs);
       else this.place(record, MessageState.Ready, 0);
       if (key !== "") this.dedup.remember(key, record.id, nowMs);
@@ -115,12 +180,13 @@ export class QueueState {
   }
 
   /**
-   * Adds a message dead-lettered by another queue: a new id, the same body and headers, no deliveries yet,
-   * enqueued when it was dead-lettered. It bypasses max_length and max_message_bytes: it was admitted once
-   * and moving it adds nothing overall.
+   * Adds a message dead-lettered by another queue: a new id, the same stored body and headers (not copied),
+   * no deliveries yet, enqueued when it was dead-lettered. It bypasses max_length and max_message_bytes: it
+   * was admitted once and moving it adds nothing overall.
    */
   acceptDeadLetter(letter: DeadLetter): void {
-    this.place(this.addMessage(letter.record.body, letter.record.headers, letter.atMs), MessageState.Ready, 0);
+    const record = this.addMessage(letter.record.bodyId, letter.record.payloadBytes, letter.atMs);
+    this.place(record, MessageState.Ready, 0);
     this.finish();
   }
 
@@ -132,25 +198,23 @@ export class QueueState {
   lease(maxMessages: number, visibilityTimeoutMs: number, nowMs: number): LeaseResult {
     const count = maxMessages || DEFAULT_MAX_MESSAGES;
     const deadlineMs = nowMs + (visibilityTimeoutMs || this.settings.visibilityTimeoutMs);
-    const deliveries: Delivery[] = [];
-    let leasedBytes = 0;
-    for (let entry = this.ready.firstDue(nowMs); entry !== undefined; entry = this.ready.firstDue(nowMs)) {
-      const record = this.record(entry);
+    const deliveries: LeasedMessage[] = [];
+    let leaseBytes = 0;
+    for (let entry = this.ready.first(); entry !== undefined; entry = this.ready.first()) {
+      const record = this.meta(entry.id);
       const deliveryCount = record.deliveryCount + 1;
-      const delivery: Delivery = {
+      const delivery: LeasedMessage = {
         id: record.id,
-        body: record.body,
-        headers: record.headers,
+        bodyId: record.bodyId,
         deliveryCount,
         enqueuedAtMs: record.enqueuedAtMs,
         receipt: formatReceipt({ incarnation: this.incarnation, id: record.id, deliveryCount }),
       };
-      const bytes = deliveryBytes(delivery);
-      if (deliveries.length > 0 && leasedBytes + bytes > MAX_LEASE_BYTES) break;
-      record.deliveryCount = deliveryCount;
-      this.move(record, MessageState.InFlight, deadlineMs);
+      const bytes = leasedBytes(record.payloadBytes, delivery.receipt);
+      if (deliveries.length > 0 && leaseBytes + bytes > MAX_LEASE_BYTES) break;
+      this.move(record, MessageState.InFlight, deadlineMs, deliveryCount);
       deliveries.push(delivery);
-      leasedBytes += bytes;
+      leaseBytes += bytes;
       if (deliveries.length === count) break;
     }
     this.finish();
@@ -160,7 +224,10 @@ export class QueueState {
   /** Deletes messages: by id in any state, by receipt unless delivered again since. */
   ack(ids: readonly number[], receipts: readonly string[]): AckResult {
     const { records, refusedReceipts } = this.select(ids, receipts, () => true);
-    for (const record of records) this.remove(record);
+    for (const record of records) {
+      this.remove(record);
+      this.storage.bodyRemoved(record.bodyId);
+    }
     this.ackedTotal += records.length;
     this.finish();
     return { acked: records.length, refusedReceipts };
@@ -190,8 +257,7 @@ export class QueueState {
 
   /** Drops every message (idempotency keys are kept) and returns how many there were. */
   purge(): number {
-    const purged = this.store.clear();
-    for (const index of this.indexes()) index.clear();
+    const purged = this.dropMessages();
     this.purgedTotal += purged;
     this.finish();
     return purged;
@@ -202,11 +268,25 @@ export class QueueState {
     return this.deadLetters.length > 0;
   }
 
-  /** The messages that left through max_deliveries since the last call, oldest first. */
+  /**
+   * The messages that left through max_deliveries since the last call, oldest first. Their bodies stay
+   * stored: the caller hands each to acceptDeadLetter, or discards them with discardDeadLetters.
+   */
   takeDeadLetters(): DeadLetter[] {
     const taken = this.deadLetters;
     this.deadLetters = [];
     return taken;
+  }
+
+  /** Drops the messages that left through max_deliveries (no dead-letter queue), bodies included. */
+  discardDeadLetters(): void {
+    for (const letter of this.takeDeadLetters()) this.storage.bodyRemoved(letter.record.bodyId);
+  }
+
+  /** Drops every message and idempotency key and the queue's record, for DeleteQueue. */
+  drop(): void {
+    this.dropMessages();
+    this.storage.queueDropped(this.name, this.incarnation, this.dedup.keys());
   }
 
   /** Counts as of `nowMs` (not before the last command): what advanceTo(nowMs) would produce, read only. */
@@ -247,7 +327,7 @@ export class QueueState {
   isLeased(receipt: string, nowMs: number): boolean {
     const parts = parseReceipt(receipt);
     if (parts === undefined || parts.incarnation !== this.incarnation) return false;
-    const record = this.store.get(parts.id);
+    const record = this.table.get(parts.id);
     return (
       record !== undefined &&
       record.state === MessageState.InFlight &&
@@ -266,22 +346,28 @@ export class QueueState {
     return earliest(this.delayed.peek()?.dueMs, this.inFlight.peek()?.dueMs);
   }
 
-  private indexes(): StateIndex[] {
+  private indexes(): MessageIndex[] {
     return [this.ready, this.delayed, this.inFlight, this.inFlightLast];
   }
 
-  /** The index holding `record` in its current state and delivery count. */
-  private indexOf(record: MessageRecord): StateIndex {
-    switch (record.state) {
+  /** The index holding a message in `state` with `deliveryCount`. */
+  private indexOf(state: MessageState, deliveryCount: number): MessageIndex {
+    switch (state) {
       case MessageState.Ready:
         return this.ready;
       case MessageState.Delayed:
         return this.delayed;
       case MessageState.InFlight:
-        // deliveryCount only changes outside InFlight (a lease counts before moving), so a leased message
-        // stays in the index it entered.
-        return this.isExhausted(record) ? this.inFlightLast : this.inFlight;
+        // deliveryCount only changes on the way into InFlight (a lease), so a leased message stays in the
+        // index it entered.
+        return this.isExhausted(deliveryCount) ? this.inFlightLast : this.inFlight;
     }
+  }
+
+  /** Adds a message's entry to the index of its state. */
+  private indexIn(state: MessageState, deliveryCount: number, entry: DueEntry): void {
+    if (state === MessageState.Ready) this.ready.addReady(entry, deliveryCount);
+    else this.indexOf(state, deliveryCount).add(entry);
   }
 
   /** Body sizes and capacity, for the messages that are not duplicates. Changes nothing. */
@@ -296,10 +382,10 @@ export class QueueState {
       if (key !== "") keysInBatch.add(key);
       fresh += 1;
     }
-    if (this.store.size + fresh <= this.settings.maxLength) return undefined;
+    if (this.table.size + fresh <= this.settings.maxLength) return undefined;
     return new QueueError(
       ErrorCode.ResourceExhausted,
-      `queue ${quote(this.name)} is full: it holds ${this.store.size} of max_length ${this.settings.maxLength} ` +
+      `queue ${quote(this.name)} is full: it holds ${this.table.size} of max_length ${this.settings.maxLength} ` +
         `messages and the batch adds ${fresh}; consume and ack messages, purge the queue, or recreate it ` +
         "with a larger max_length",
     );
@@ -313,13 +399,13 @@ export class QueueState {
   private select(
     ids: readonly number[],
     receipts: readonly string[],
-    eligible: (record: MessageRecord) => boolean,
+    eligible: (record: MessageMeta) => boolean,
   ): Selection {
-    const chosen = new Map<number, MessageRecord>();
+    const chosen = new Map<number, MessageMeta>();
     const refusedReceipts: string[] = [];
     for (const receipt of receipts) {
       const parts = parseReceipt(receipt);
-      const record = parts === undefined ? undefined : this.store.get(parts.id);
+      const record = parts === undefined ? undefined : this.table.get(parts.id);
       const matches =
         parts !== undefined &&
         record !== undefined &&
@@ -330,15 +416,15 @@ export class QueueState {
       else refusedReceipts.push(receipt);
     }
     for (const id of ids) {
-      const record = this.store.get(id);
+      const record = this.table.get(id);
       if (record !== undefined && eligible(record)) chosen.set(id, record);
     }
     return { records: [...chosen.values()], refusedReceipts };
   }
 
   /** A leased message given back: ready (after `delayMs`), or dead-lettered if exhausted. */
-  private release(record: MessageRecord, delayMs: number, nowMs: number): void {
-    if (this.isExhausted(record)) {
+  private release(record: MessageMeta, delayMs: number, nowMs: number): void {
+    if (this.isExhausted(record.deliveryCount)) {
       this.deadLetter(record, nowMs);
     } else if (delayMs > 0) {
       this.move(record, MessageState.Delayed, nowMs + delayMs);
@@ -347,22 +433,22 @@ export class QueueState {
     }
   }
 
-  /** Removes a message that reached max_deliveries at `atMs` and hands it to the caller for routing. */
-  private deadLetter(record: MessageRecord, atMs: number): void {
+  /** Removes a message that reached max_deliveries at `atMs` and hands it (body kept) to the caller for routing. */
+  private deadLetter(record: MessageMeta, atMs: number): void {
     this.remove(record);
     this.deadLetteredTotal += 1;
     this.deadLetters.push({ record, atMs });
   }
 
-  private isExhausted(record: MessageRecord): boolean {
-    return this.settings.maxDeliveries > 0 && record.deliveryCount >= this.settings.maxDeliveries;
+  private isExhausted(deliveryCount: number): boolean {
+    return this.settings.maxDeliveries > 0 && deliveryCount >= this.settings.maxDeliveries;
   }
 
-  private addMessage(body: Uint8Array, headers: Readonly<Record<string, string>>, nowMs: number): MessageRecord {
-    const record: MessageRecord = {
+  private addMessage(bodyId: number, payload: number, nowMs: number): MessageMeta {
+    const record: MessageMeta = {
       id: this.nextId,
-      body,
-      headers,
+      bodyId,
+      payloadBytes: payload,
       enqueuedAtMs: nowMs,
       state: MessageState.Ready,
       dueMs: 0,
@@ -371,50 +457,70 @@ export class QueueState {
     };
     this.nextId += 1;
     this.enqueuedTotal += 1;
-    this.store.add(record);
     return record;
   }
 
-  /** Puts a message not in any index into `state`. */
-  private place(record: MessageRecord, state: MessageState, dueMs: number): void {
+  /** Puts a message not in any index into `state` (adding it to the table if new). */
+  private place(record: MessageMeta, state: MessageState, dueMs: number): void {
     record.state = state;
     record.dueMs = dueMs;
-    record.generation += 1;
-    this.indexOf(record).add({ id: record.id, generation: record.generation, dueMs });
+    record.generation = (record.generation + 1) >>> 0;
+    this.table.set(record);
+    this.indexIn(state, record.deliveryCount, { dueMs, id: record.id, generation: record.generation });
+    this.storage.messageChanged(this.incarnation, record);
   }
 
-  /** Moves a message from its state to `state` (possibly the same one, with a new due time). */
-  private move(record: MessageRecord, state: MessageState, dueMs: number): void {
-    this.indexOf(record).forget();
+  /**
+   * Moves a message from its state to `state` (possibly the same one, with a new due time); a lease passes
+   * the new `deliveryCount`.
+   */
+  private move(record: MessageMeta, state: MessageState, dueMs: number, deliveryCount = record.deliveryCount): void {
+    this.indexOf(record.state, record.deliveryCount).forget();
+    record.deliveryCount = deliveryCount;
     this.place(record, state, dueMs);
   }
 
-  private remove(record: MessageRecord): void {
-    this.indexOf(record).forget();
-    this.store.delete(record.id);
+  /** Removes a message from the table and its index; its body stays (the caller decides). */
+  private remove(record: MessageMeta): void {
+    this.indexOf(record.state, record.deliveryCount).forget();
+    this.table.delete(record.id);
+    this.storage.messageRemoved(this.incarnation, record.id);
   }
 
-  private record(entry: IndexEntry): MessageRecord {
-    const record = this.store.get(entry.id);
-    if (record === undefined) throw new Error(`index entry for missing message ${entry.id}: bookkeeping bug`);
+  /** Removes every message with its body and returns how many there were. */
+  private dropMessages(): number {
+    this.storage.messagesDropped(this.incarnation, this.table.allIds(), this.table.allBodyIds());
+    for (const index of this.indexes()) index.clear();
+    return this.table.clear();
+  }
+
+  private meta(id: number): MessageMeta {
+    const record = this.table.get(id);
+    if (record === undefined) throw new Error(`index entry for missing message ${id}: bookkeeping bug`);
     return record;
   }
 
-  /** Ends every change: settles the indexes (so reads may peek) and checks the counting invariants. */
+  /** Ends every change: settles the indexes, checks the counting invariants, reports the queue changed. */
   private finish(): void {
+    this.settleAndCheck();
+    this.storage.queueChanged(this.name);
+  }
+
+  /** Settles the indexes (so reads may peek) and checks the counting invariants. */
+  private settleAndCheck(): void {
     const indexes = this.indexes();
     for (const index of indexes) index.settle();
     const held = indexes.reduce((sum, index) => sum + index.size, 0);
     const expected = this.enqueuedTotal - this.ackedTotal - this.deadLetteredTotal - this.purgedTotal;
-    if (held !== this.store.size || held !== expected) {
+    if (held !== this.table.size || held !== expected) {
       throw new Error(
-        `queue ${quote(this.name)} bookkeeping bug: indexes hold ${held}, store ${this.store.size}, counters ${expected}`,
+        `queue ${quote(this.name)} bookkeeping bug: indexes hold ${held}, table ${this.table.size}, counters ${expected}`,
       );
     }
   }
 }
 
-function isInFlight(record: MessageRecord): boolean {
+function isInFlight(record: MessageMeta): boolean {
   return record.state === MessageState.InFlight;
 }
 

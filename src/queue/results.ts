@@ -27,21 +27,30 @@ export interface EnqueueResult {
   readonly duplicates: readonly boolean[];
 }
 
-/** One delivery attempt of a message. */
-export interface Delivery {
+/**
+ * One delivery attempt of a message as a lease returns it: everything but the body and headers, which
+ * stay in storage until the answer is sent (QueueStateMachine.readDeliveries).
+ */
+export interface LeasedMessage {
   readonly id: number;
-  readonly body: Uint8Array;
-  readonly headers: Readonly<Record<string, string>>;
+  /** Where the body and headers are stored. */
+  readonly bodyId: number;
   /** 1 on the first delivery. */
   readonly deliveryCount: number;
   readonly enqueuedAtMs: number;
   readonly receipt: string;
 }
 
+/** One delivery attempt of a message, with its body and headers, as a Dequeue or Subscribe answers it. */
+export interface Delivery extends Omit<LeasedMessage, "bodyId"> {
+  readonly body: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
 /** The deliveries of one lease (Dequeue). */
 export interface LeaseResult {
   /** Lowest id first; empty when nothing was ready. */
-  readonly deliveries: readonly Delivery[];
+  readonly deliveries: readonly LeasedMessage[];
 }
 
 /** What an Ack did. */
@@ -104,3 +113,6 @@ export interface Undecodable {
   readonly ok: false;
   readonly error: QueueError;
 }
+
+/** What the queue state machine returns for one applied log entry. */
+export type QueueApplyResult = Applied | Undecodable;

@@ -10,26 +10,112 @@
  * sources (the queues naming it as dead_letter_queue) are advanced and their dead letters routed into it,
  * creating it with default settings if it is missing (as routing a dead letter always has); reads count
  * those dead letters too.
+ *
+ * Memory holds each message's delivery bookkeeping only; bodies and headers, and every durable change,
+ * go to a QueueStorage (in memory for unit tests, LevelDB on a node: src/storage/queue-store.ts). A lease
+ * returns body ids; readDeliveries fetches the bodies to answer it.
  */
 import { decodeCommand } from "./command-codec.js";
 import { validateCommand } from "./command-validation.js";
 import type { Command, CommandKind, CreateQueueCommand, EnqueueCommand } from "./commands.js";
 import { ErrorCode, QueueError, isQueueError } from "./errors.js";
 import { MAX_QUEUES } from "./limits.js";
-import { MemoryMessageStore } from "./message-store.js";
-import { earliest, QueueState, type DeadLetter } from "./queue-state.js";
-import type { Applied, CreateQueueResult, Outcome, QueueStats, ResultByKind, Undecodable } from "./results.js";
+import type { MessageMeta } from "./message-meta.js";
+import { earliest, QueueState, type BodyIdSource, type DeadLetter } from "./queue-state.js";
+import {
+  MemoryQueueStorage,
+  type DedupRecord,
+  type MachineRecord,
+  type QueueRecord,
+  type QueueStorage,
+} from "./queue-storage.js";
+import type {
+  Applied,
+  CreateQueueResult,
+  Delivery,
+  LeasedMessage,
+  Outcome,
+  QueueApplyResult,
+  QueueStats,
+  ResultByKind,
+} from "./results.js";
 import { DEFAULT_SETTINGS, resolveSettings, settingsDifferences, type QueueSettings } from "./settings.js";
 import { quote } from "./validation.js";
 
 /** All queues of the cluster; one instance per node, fed every committed command in log order. */
-export class QueueStateMachine {
+export class QueueStateMachine implements BodyIdSource {
   private readonly queues = new Map<string, QueueState>();
   /** Dead-letter queue name → the queues whose dead_letter_queue it is (whether it exists or not). */
   private readonly sourcesByTarget = new Map<string, Set<string>>();
   private lastNowMs = 0;
   /** Queues ever created; numbers each queue's incarnation. */
   private createdTotal = 0;
+  /** The body id the next new message gets. */
+  private nextBody = 1;
+
+  /** `storage` receives every durable change and holds the bodies (by default in memory). */
+  constructor(readonly storage: QueueStorage = new MemoryQueueStorage()) {}
+
+  /**
+   * Starts rebuilding a machine from stored records (src/storage/queue-loader.ts): queues and keys now,
+   * then the messages one by one (there may be millions), then `finish`. The storage is not told.
+   */
+  static beginRestore(storage: QueueStorage, stored: StoredMachine): MachineRestore {
+    const machine = new QueueStateMachine(storage);
+    machine.lastNowMs = stored.machine.lastNowMs;
+    machine.createdTotal = stored.machine.createdTotal;
+    machine.nextBody = stored.machine.nextBodyId;
+    const byIncarnation = new Map<number, QueueState>();
+    for (const record of stored.queues) {
+      const queue = machine.addQueue(record.name, record.settings, record.incarnation);
+      queue.restoreCounters(record);
+      byIncarnation.set(record.incarnation, queue);
+    }
+    const queueOf = (incarnation: number): QueueState => {
+      const queue = byIncarnation.get(incarnation);
+      if (queue === undefined) throw new Error(`stored record of queue incarnation ${incarnation}, which is not a queue`);
+      return queue;
+    };
+    for (const [incarnation, records] of stored.dedup) queueOf(incarnation).restoreDedup(records);
+    return {
+      add: (incarnation, meta) => queueOf(incarnation).restoreMessage(meta),
+      finish: () => {
+        for (const queue of byIncarnation.values()) queue.finishRestore();
+        return machine;
+      },
+    };
+  }
+
+  /** The machine's own counters, as persisted. */
+  machineRecord(): MachineRecord {
+    return { lastNowMs: this.lastNowMs, createdTotal: this.createdTotal, nextBodyId: this.nextBody };
+  }
+
+  /** The persisted record of queue `name`, or undefined if there is no such queue. */
+  queueRecord(name: string): QueueRecord | undefined {
+    return this.queues.get(name)?.record();
+  }
+
+  /** Hands out the next body id (for QueueState). */
+  nextBodyId(): number {
+    const bodyId = this.nextBody;
+    this.nextBody += 1;
+    return bodyId;
+  }
+
+  /**
+   * The deliveries of a lease with their bodies and headers read from storage, in order. A message whose
+   * body is gone by now (its queue was purged or deleted since) is left out.
+   */
+  async readDeliveries(leased: readonly LeasedMessage[]): Promise<Delivery[]> {
+    const bodies = await this.storage.readBodies(leased.map((message) => message.bodyId));
+    const deliveries: Delivery[] = [];
+    leased.forEach(({ bodyId: _bodyId, ...message }, index) => {
+      const stored = bodies[index];
+      if (stored !== undefined) deliveries.push({ ...message, body: stored.body, headers: stored.headers });
+    });
+    return deliveries;
+  }
 
   /** Log time: the largest nowMs applied so far (0 before the first command). */
   get nowMs(): number {
@@ -43,7 +129,7 @@ export class QueueStateMachine {
   }
 
   /** Decodes and applies one log entry; an entry that is not a command is refused, not thrown. */
-  applyEncoded(data: Uint8Array): Applied | Undecodable {
+  applyEncoded(data: Uint8Array): QueueApplyResult {
     let command: Command;
     try {
       command = decodeCommand(data);
@@ -200,6 +286,7 @@ export class QueueStateMachine {
     const queue = this.queues.get(name);
     if (queue === undefined) return { deleted: false };
     this.onQueue(name, nowMs, () => undefined);
+    queue.drop();
     this.queues.delete(name);
     const target = queue.settings.deadLetterQueue;
     const siblings = this.sourcesByTarget.get(target);
@@ -215,7 +302,7 @@ export class QueueStateMachine {
     queue.advanceTo(nowMs);
     const result = action(queue);
     const target = queue.settings.deadLetterQueue;
-    if (target === "") queue.takeDeadLetters();
+    if (target === "") queue.discardDeadLetters();
     else if (queue.holdsDeadLetters) this.routeInto(target, nowMs);
     return result;
   }
@@ -267,10 +354,16 @@ export class QueueStateMachine {
     );
   }
 
-  private addQueue(name: string, settings: QueueSettings): QueueState {
-    this.createdTotal += 1;
-    const queue = new QueueState(name, settings, this.createdTotal, new MemoryMessageStore());
+  /** Adds a queue: a new incarnation, or a stored one being restored. */
+  private addQueue(name: string, settings: QueueSettings, restoredIncarnation?: number): QueueState {
+    let incarnation = restoredIncarnation;
+    if (incarnation === undefined) {
+      this.createdTotal += 1;
+      incarnation = this.createdTotal;
+    }
+    const queue = new QueueState(name, settings, incarnation, this.storage, this);
     this.queues.set(name, queue);
+    this.storage.queueChanged(name);
     const target = settings.deadLetterQueue;
     if (target !== "") {
       const sources = this.sourcesByTarget.get(target) ?? new Set<string>();
@@ -279,6 +372,20 @@ export class QueueStateMachine {
     }
     return queue;
   }
+}
+
+/** A machine's stored records but its messages, as the loader hands them to beginRestore. */
+export interface StoredMachine {
+  readonly machine: MachineRecord;
+  readonly queues: readonly QueueRecord[];
+  /** Idempotency keys by queue incarnation, in any order. */
+  readonly dedup: ReadonlyMap<number, readonly DedupRecord[]>;
+}
+
+/** A machine being rebuilt: its stored messages go in one by one, then `finish` checks and returns it. */
+export interface MachineRestore {
+  add(incarnation: number, meta: MessageMeta): void;
+  finish(): QueueStateMachine;
 }
 
 /** The counts of a queue that holds nothing and never held anything. */

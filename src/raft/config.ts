@@ -3,8 +3,6 @@ import type { NodeId } from "./types.js";
 /** Everything that tunes one consensus core. Time is counted in ticks; the driver decides how long a tick is. */
 export interface RaftConfig {
   readonly id: NodeId;
-  /** Every voting member of the cluster, this node included. */
-  readonly voters: readonly NodeId[];
   /** A follower that hears no leader for this many ticks (randomized up to twice as many) campaigns. */
   readonly electionTimeoutTicks: number;
   /** A leader sends heartbeats every this many ticks; must be well below electionTimeoutTicks. */
@@ -29,14 +27,9 @@ export interface RaftConfig {
 }
 
 /** Defaults sized for a tick of about 50 ms: elections after 0.5–1 s of silence, heartbeats every 50 ms. */
-export function defaultRaftConfig(
-  id: NodeId,
-  voters: readonly NodeId[],
-  random: () => number,
-): RaftConfig {
+export function defaultRaftConfig(id: NodeId, random: () => number): RaftConfig {
   return {
     id,
-    voters,
     electionTimeoutTicks: 10,
     heartbeatIntervalTicks: 1,
     maxEntriesPerAppend: 4096,
@@ -55,8 +48,7 @@ export function validateRaftConfig(config: RaftConfig): void {
   const fail = (what: string): never => {
     throw new Error(`invalid raft config for node "${config.id}": ${what}`);
   };
-  if (!config.voters.includes(config.id)) fail(`voters [${config.voters.join(", ")}] must include the node itself`);
-  if (new Set(config.voters).size !== config.voters.length) fail("voters must be distinct");
+  if (config.id === "") fail("the node id must not be empty");
   if (!(config.heartbeatIntervalTicks >= 1)) fail("heartbeatIntervalTicks must be at least 1");
   if (!(config.electionTimeoutTicks > config.heartbeatIntervalTicks)) {
     fail("electionTimeoutTicks must exceed heartbeatIntervalTicks");

@@ -1,4 +1,10 @@
 import type { Entry } from "./types.js";
+
+/** A log index and the term of the entry there. */
+export interface LogPosition {
+  readonly index: number;
+  readonly term: number;
+}
 import { assert } from "./assert.js";
 
 /**
@@ -6,38 +12,60 @@ import { assert } from "./assert.js";
  * index and the applied index. It knows which suffix the driver still has to persist ("unstable").
  */
 export class RaftLog {
-  private readonly entries: Entry[] = [];
+  /** Entries after the log start, in index order: entries[i] has index start.index + 1 + i. */
+  private entries: Entry[] = [];
+  /** The last compacted entry (index 0, term 0 when nothing was compacted): its term is still known. */
+  private start: LogPosition;
   /** First index the driver has not persisted yet; lastIndex()+1 when all is persisted. */
   private unstableFrom: number;
   private committed: number;
-  private applied = 0;
+  private applied: number;
 
-  constructor(persisted: readonly Entry[], committed: number) {
+  /**
+   * `applied` is how far the persisted state machine already is (at least the log start), `committed`
+   * the persisted commit index (it may lag `applied`, whose entries were committed by definition).
+   */
+  constructor(start: LogPosition, persisted: readonly Entry[], committed: number, applied: number) {
+    this.start = start;
     persisted.forEach((entry, offset) => {
-      assert(entry.index === offset + 1, `persisted log must be contiguous from 1, found index ${entry.index} at ${offset + 1}`);
+      assert(entry.index === start.index + 1 + offset, `persisted log must be contiguous from ${start.index + 1}, found index ${entry.index}`);
       this.entries.push(entry);
     });
     this.unstableFrom = this.lastIndex() + 1;
-    assert(committed <= this.lastIndex(), `persisted commit ${committed} beyond last index ${this.lastIndex()}`);
-    this.committed = committed;
+    assert(applied >= start.index, `applied ${applied} is before the log start ${start.index}`);
+    this.committed = Math.max(committed, applied);
+    assert(this.committed <= this.lastIndex(), `persisted commit ${this.committed} beyond last index ${this.lastIndex()}`);
+    this.applied = applied;
+  }
+
+  /** The compaction point: entries up to it are gone, the state machine snapshot covers them. */
+  startPosition(): LogPosition {
+    return this.start;
+  }
+
+  /** The first index still held (lastIndex()+1 for an empty log). */
+  firstIndex(): number {
+    return this.start.index + 1;
   }
 
   lastIndex(): number {
-    return this.entries.length;
+    return this.start.index + this.entries.length;
   }
 
   lastTerm(): number {
     return this.term(this.lastIndex()) ?? 0;
   }
 
-  /** The term at `index`, 0 for index 0, undefined beyond the log. */
+  /** The term at `index` (known down to the log start), undefined beyond the log or before its start. */
   term(index: number): number | undefined {
-    if (index === 0) return 0;
-    return this.entries[index - 1]?.term;
+    if (index === this.start.index) return this.start.term;
+    if (index < this.start.index) return undefined;
+    return this.entries[index - this.start.index - 1]?.term;
   }
 
   entry(index: number): Entry | undefined {
-    return this.entries[index - 1];
+    if (index <= this.start.index) return undefined;
+    return this.entries[index - this.start.index - 1];
   }
 
   commitIndex(): number {
@@ -67,13 +95,13 @@ export class RaftLog {
   firstIndexOfTerm(index: number): number {
     const term = this.term(index);
     let first = index;
-    while (first > 1 && this.term(first - 1) === term) first--;
+    while (first > this.firstIndex() && this.term(first - 1) === term) first--;
     return first;
   }
 
   /** The last index ≤ `atMost` holding `term`, or 0 when the log has no entry of that term there. */
   lastIndexOfTerm(term: number, atMost: number): number {
-    for (let index = Math.min(atMost, this.lastIndex()); index > 0; index--) {
+    for (let index = Math.min(atMost, this.lastIndex()); index > this.start.index; index--) {
       const found = this.term(index)!;
       if (found === term) return index;
       if (found < term) return 0;
@@ -113,7 +141,7 @@ export class RaftLog {
   }
 
   private truncateFrom(index: number): void {
-    this.entries.length = index - 1;
+    this.entries.length = index - this.start.index - 1;
     this.unstableFrom = Math.min(this.unstableFrom, index);
   }
 
@@ -121,8 +149,9 @@ export class RaftLog {
   slice(from: number, to: number, maxEntries: number, maxBytes: number): Entry[] {
     const out: Entry[] = [];
     let bytes = 0;
+    assert(from > this.start.index, `slice from ${from} reaches into the compacted log (start ${this.start.index})`);
     for (let index = from; index <= Math.min(to, this.lastIndex()); index++) {
-      const entry = this.entries[index - 1]!;
+      const entry = this.entries[index - this.start.index - 1]!;
       bytes += entry.data.byteLength;
       if (out.length > 0 && (out.length >= maxEntries || bytes > maxBytes)) break;
       out.push(entry);
@@ -132,7 +161,7 @@ export class RaftLog {
 
   /** The suffix the driver must persist next. */
   unstableEntries(): Entry[] {
-    return this.entries.slice(this.unstableFrom - 1);
+    return this.entries.slice(this.unstableFrom - this.start.index - 1);
   }
 
   /** Marks entries through `index` durable, unless a conflicting append replaced them meanwhile. */
@@ -150,7 +179,34 @@ export class RaftLog {
   /** Committed entries not yet handed out; only durable ones, so a node never applies what it could lose. */
   nextToApply(maxEntries: number): Entry[] {
     const upTo = Math.min(this.committed, this.stableIndex(), this.applied + maxEntries);
-    return this.entries.slice(this.applied, Math.max(this.applied, upTo));
+    const offset = this.start.index;
+    return this.entries.slice(this.applied - offset, Math.max(this.applied, upTo) - offset);
+  }
+
+  /**
+   * Drops entries through `index` (at most the applied index): the persisted state machine covers them.
+   * Only ever called for a durable prefix, so nothing unstable goes.
+   */
+  compact(index: number): void {
+    if (index <= this.start.index) return;
+    assert(index <= this.applied, `cannot compact to ${index}: only ${this.applied} applied`);
+    assert(index < this.unstableFrom, `cannot compact to ${index}: not yet persisted`);
+    const term = this.term(index)!;
+    this.entries = this.entries.slice(index - this.start.index);
+    this.start = { index, term };
+  }
+
+  /**
+   * Replaces the whole log by a snapshot received from the leader: nothing before or after it is kept
+   * (the caller has checked the log does not already hold the snapshot's last entry).
+   */
+  restore(position: LogPosition): void {
+    assert(position.index > this.committed, `snapshot at ${position.index} is not beyond commit ${this.committed}`);
+    this.entries = [];
+    this.start = position;
+    this.unstableFrom = position.index + 1;
+    this.committed = position.index;
+    this.applied = position.index;
   }
 
   appliedTo(index: number): void {

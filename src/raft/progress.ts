@@ -4,6 +4,8 @@ export enum ReplicationState {
   Probe = "probe",
   /** Match known: stream Appends optimistically, up to a bounded window in flight. */
   Replicate = "replicate",
+  /** Receiving a snapshot: nothing else is sent until the transfer ends (see RaftCore.snapshotStatus). */
+  Snapshot = "snapshot",
 }
 
 /** The leader's view of one follower (etcd's tracker.Progress, reduced to what raftq needs). */
@@ -19,6 +21,8 @@ export class Progress {
   recentActive = false;
   /** Highest ReadIndex round this follower confirmed. */
   readRound = 0;
+  /** In Snapshot: the index of the snapshot being sent. */
+  pendingSnapshotIndex = 0;
 
   constructor(
     lastIndex: number,
@@ -29,7 +33,14 @@ export class Progress {
 
   /** Whether another Append may be sent now. */
   isPaused(): boolean {
-    return this.state === ReplicationState.Probe ? this.probeSent : this.inflight.length >= this.maxInflight;
+    switch (this.state) {
+      case ReplicationState.Probe:
+        return this.probeSent;
+      case ReplicationState.Replicate:
+        return this.inflight.length >= this.maxInflight;
+      case ReplicationState.Snapshot:
+        return true;
+    }
   }
 
   /** Records an Append that ends at `lastIndex` as sent. */
@@ -58,6 +69,13 @@ export class Progress {
     this.nextIndex = Math.max(this.matchIndex + 1, nextIndex);
   }
 
+  becomeSnapshot(snapshotIndex: number): void {
+    this.state = ReplicationState.Snapshot;
+    this.probeSent = false;
+    this.inflight.length = 0;
+    this.pendingSnapshotIndex = snapshotIndex;
+  }
+
   becomeReplicate(): void {
     this.state = ReplicationState.Replicate;
     this.probeSent = false;
@@ -67,6 +85,7 @@ export class Progress {
 
   /** A heartbeat answer proves the follower is reachable: let one more Append through. */
   heartbeatAnswered(): void {
+    if (this.state === ReplicationState.Snapshot) return;
     this.probeSent = false;
     if (this.inflight.length >= this.maxInflight) this.inflight.shift();
   }

@@ -66,8 +66,13 @@ export const EMPTY_HARD_STATE: HardState = { term: 0, vote: NO_NODE, commit: 0 }
 /** Everything a node persisted, handed back to the core when it restarts. */
 export interface PersistedState {
   readonly hardState: HardState;
-  /** The log, contiguous from index 1. */
+  /** The last compacted log position (index 0, term 0 when the log was never compacted). */
+  readonly logStart: { readonly index: number; readonly term: number };
+  /** The log after `logStart`, contiguous. */
   readonly entries: readonly Entry[];
+  /** How far the persisted state machine is (at least logStart.index), and the membership in force there. */
+  readonly applied: number;
+  readonly membership: Membership;
 }
 
 /** Message kinds, named after the RPCs of the Raft paper plus Pre-Vote, heartbeats and leadership transfer. */
@@ -183,13 +188,19 @@ export interface ReadState {
 
 /**
  * One batch of work for the driver, in the spirit of etcd-io/raft's Ready. The driver MUST:
- * 1. durably persist `hardState` (if set) and `entries` in one atomic step (entries may overwrite a
+ * 1. durably persist `snapshot`, `hardState` (if set) and `entries` in one atomic step (entries may overwrite a
  *    suffix of the log starting at entries[0].index); it MAY send `eagerMessages` before or during it;
  * 2. only then send `messages` (they may depend on the vote, term or entries just persisted);
  * 3. apply `committedEntries` in order, answer `readStates` once their index is applied;
  * 4. call `advance(ready)`.
  */
 export interface Ready {
+  /**
+   * A snapshot received from the leader that replaces the whole log: the driver installs the state it
+   * staged for it and resets the stored log to start after `snapshot.index`, atomically with the rest of
+   * this Ready's write (the snapshot first, then `entries`).
+   */
+  readonly snapshot: SnapshotMeta | null;
   readonly hardState: HardState | null;
   readonly entries: readonly Entry[];
   /**
@@ -213,6 +224,9 @@ export interface RaftStatus {
   readonly commitIndex: number;
   readonly appliedIndex: number;
   readonly lastIndex: number;
+  /** The first index still in the log (entries before it were compacted into the state machine). */
+  readonly firstIndex: number;
+  readonly membership: Membership;
   /** For a leader: each peer's highest index known replicated. */
   readonly matchIndex: ReadonlyMap<NodeId, number>;
 }

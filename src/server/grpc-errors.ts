@@ -30,13 +30,18 @@ export function deadlineExceeded(what: string): GrpcError {
 
 /**
  * Maps any failure to a gRPC status. Queue errors keep their code; replication errors are UNAVAILABLE
- * (retryable); anything else is INTERNAL and logged by the caller, since it is a bug.
+ * (retryable), except a refused membership change (FAILED_PRECONDITION); anything else is INTERNAL and
+ * logged by the caller, since it is a bug.
  */
 export function toGrpcError(error: unknown): GrpcError {
   if (error instanceof GrpcError) return error;
   if (isQueueError(error)) return new GrpcError(error.code as number as grpc.status, error.message);
   if (isNodeError(error)) {
     if (error.code === NodeErrorCode.Timeout) return new GrpcError(grpc.status.DEADLINE_EXCEEDED, error.message);
+    // Retrying will not help until the cluster changes: the caller must look and decide.
+    if (error.code === NodeErrorCode.MembershipChangePending || error.code === NodeErrorCode.InvalidMembershipChange) {
+      return new GrpcError(grpc.status.FAILED_PRECONDITION, error.message);
+    }
     return new GrpcError(grpc.status.UNAVAILABLE, error.message);
   }
   if (isServiceError(error)) return new GrpcError(error.code, error.details || error.message);

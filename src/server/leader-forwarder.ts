@@ -2,7 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { ProtoGrpcType } from "../generated/queue.js";
 import type { QueueClient } from "../generated/raftq/v1/Queue.js";
 import type { ClusterClient } from "../generated/raftq/v1/Cluster.js";
-import type { RaftNode } from "../node/raft-node.js";
+import type { Membership, NodeId } from "../raft/types.js";
 import { loadProtos } from "../protocol/proto-files.js";
 import { FORWARDED_METADATA_KEY, LEADER_METADATA_KEY, type ServerCall } from "./call-context.js";
 import { unavailable } from "./grpc-errors.js";
@@ -15,12 +15,20 @@ export const QUEUE_SERVICE = queueProto.raftq.v1.Queue.service;
 export const CLUSTER_SERVICE = queueProto.raftq.v1.Cluster.service;
 
 /** A unary method of a generated client, in its (request, metadata, options, callback) form. */
-type UnaryMethod<Req, Res> = (
+export type UnaryMethod<Req, Res> = (
   request: Req,
   metadata: grpc.Metadata,
   options: grpc.CallOptions,
   callback: (error: grpc.ServiceError | null, response?: Res) => void,
 ) => grpc.ClientUnaryCall;
+
+/** What the forwarder needs of the Raft node (RaftNode has it). */
+export interface ForwardingNode {
+  readonly id: NodeId;
+  leaderId(): NodeId;
+  /** The membership in force (applied): where each member is reached. */
+  membership(): Membership;
+}
 
 /** Where a follower sends the calls it cannot serve itself: the current leader, over a cached channel. */
 export class LeaderForwarder {
@@ -28,15 +36,21 @@ export class LeaderForwarder {
   private readonly clusterClients = new Map<string, ClusterClient>();
 
   constructor(
-    private readonly node: RaftNode<unknown>,
+    private readonly node: ForwardingNode,
+    /** The addresses of --peers: used for a node only until an applied membership names it. */
     private readonly peers: PeerAddresses,
-    /** Where this node actually connects to reach each peer (see ServerOptions.dialAddresses). */
+    /** Where this node actually connects to reach a peer, when not its member address (ServerOptions.dialAddresses). */
     private readonly dialAddresses: PeerAddresses,
   ) {}
 
-  /** The leader's address as written in --peers, or "" when no leader is known. */
+  /** The address node `id` is reached at as the membership (or --peers) says, if it is known. */
+  memberAddress(id: NodeId): string | undefined {
+    return this.node.membership().members.find((member) => member.id === id)?.address ?? this.peers.get(id);
+  }
+
+  /** The leader's member address, or "" when no leader is known. */
   leaderAddress(): string {
-    return this.peers.get(this.node.leaderId()) ?? "";
+    return this.memberAddress(this.node.leaderId()) ?? "";
   }
 
   /** The client for the leader's Queue service; UNAVAILABLE when there is no leader to forward to. */
@@ -52,7 +66,8 @@ export class LeaderForwarder {
     if (call.metadata.get(FORWARDED_METADATA_KEY).length > 0) {
       throw unavailable(`node ${this.node.id} is not the leader either (leadership is moving): retry shortly`);
     }
-    const address = this.dialAddresses.get(this.node.leaderId());
+    const leader = this.node.leaderId();
+    const address = this.dialAddresses.get(leader) ?? this.memberAddress(leader);
     if (!address) throw unavailable(`node ${this.node.id} knows no leader right now (election in progress or no quorum): retry shortly`);
     let client = cache.get(address);
     if (!client) {

@@ -1,15 +1,24 @@
 import type { Logger } from "pino";
 import { encodeCommand } from "../queue/command-codec.js";
 import type { Command, LeaseCommand } from "../queue/commands.js";
-import type { Applied, LeaseResult, ResultByKind, Undecodable } from "../queue/results.js";
+import type { Delivery, LeasedMessage, QueueApplyResult, ResultByKind } from "../queue/results.js";
 import type { QueueStateMachine } from "../queue/state-machine.js";
 import type { RaftNode } from "../node/raft-node.js";
 import { deadlineExceeded, unavailable } from "./grpc-errors.js";
 import { withDeadline } from "./call-context.js";
 import type { QueueWaiter } from "./queue-waiter.js";
 
-/** What the queue state machine returns for one applied log entry. */
-export type QueueApplyResult = Applied | Undecodable;
+export type { QueueApplyResult };
+
+/**
+ * Where the leader finds the queue state: its memory (replaced when a snapshot is installed, so read
+ * `machine` each time) and the bodies of leased messages. QueueStore (src/storage/queue-store.ts) is one.
+ */
+export interface QueueStateSource {
+  readonly machine: QueueStateMachine;
+  /** The deliveries of a lease with bodies and headers; messages gone since are left out. */
+  readDeliveries(leased: readonly LeasedMessage[]): Promise<Delivery[]>;
+}
 
 /**
  * The queue operations as the leader performs them: every change goes through the Raft log and is
@@ -18,13 +27,18 @@ export type QueueApplyResult = Applied | Undecodable;
 export class QueueLeader {
   constructor(
     readonly node: RaftNode<QueueApplyResult>,
-    readonly stateMachine: QueueStateMachine,
+    readonly state: QueueStateSource,
     readonly waiter: QueueWaiter,
     readonly autoCreateQueues: boolean,
     readonly logger: Logger,
     /** Test-only deliberate bug: Enqueue answers before its entry commits (ServerOptions). */
     readonly unsafeAckBeforeCommit = false,
   ) {}
+
+  /** The queue state in memory as of now (for reads and long-poll checks). */
+  get stateMachine(): QueueStateMachine {
+    return this.state.machine;
+  }
 
   /** Replicates `command` and returns its result, or throws its QueueError / a retryable error. */
   async propose<C extends Command>(command: C, answerByMs: number): Promise<ResultByKind[C["kind"]]> {
@@ -40,21 +54,31 @@ export class QueueLeader {
   }
 
   /**
+   * Replicates a lease and returns its deliveries with bodies and headers, read from storage once the
+   * entry is persisted (the node resolves a proposal only then). A message purged or deleted since the
+   * lease is left out.
+   */
+  async lease(command: LeaseCommand, answerByMs: number): Promise<Delivery[]> {
+    const result = await this.propose(command, answerByMs);
+    return result.deliveries.length === 0 ? [] : this.state.readDeliveries(result.deliveries);
+  }
+
+  /**
    * Leases messages, long-polling up to `waitUntilMs` when none is ready. It only writes a lease entry
    * when the leader's state says a message is ready (or the queue is unknown, to answer NOT_FOUND from
    * the log), so an idle long poll costs no log entries.
    */
-  async leaseWithWait(command: LeaseCommand, waitUntilMs: number, answerByMs: number, signal: AbortSignal): Promise<LeaseResult> {
+  async leaseWithWait(command: LeaseCommand, waitUntilMs: number, answerByMs: number, signal: AbortSignal): Promise<Delivery[]> {
     const untilMs = Math.min(waitUntilMs, answerByMs);
     for (;;) {
       if (!this.node.isLeader()) throw unavailable(`node ${this.node.id} lost leadership during the long poll: retry`);
       const now = Date.now();
       const known = this.stateMachine.settingsOf(command.queue) !== undefined;
       if (!known || this.stateMachine.hasReady(command.queue, now)) {
-        const result = await this.propose({ ...command, nowMs: now }, answerByMs);
-        if (result.deliveries.length > 0 || Date.now() >= untilMs) return result;
+        const deliveries = await this.lease({ ...command, nowMs: now }, answerByMs);
+        if (deliveries.length > 0 || Date.now() >= untilMs) return deliveries;
       } else if (now >= untilMs || signal.aborted) {
-        return { deliveries: [] };
+        return [];
       }
       await this.waiter.sleep(command.queue, untilMs, signal);
     }

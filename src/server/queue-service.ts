@@ -77,7 +77,6 @@ function unary<Req, Res>(
 export function queueServiceHandlers(leader: QueueLeader, forwarder: LeaderForwarder, shutdown: AbortSignal): QueueHandlers {
   const context: UnaryContext = { leader, forwarder, logger: leader.logger, shutdown };
   const autoCreate = leader.autoCreateQueues;
-  const sm = leader.stateMachine;
   return {
     Enqueue: unary(context, (c) => c.enqueue, async (request, by) => {
       const command = enqueueCommand(request, autoCreate, Date.now());
@@ -95,8 +94,8 @@ export function queueServiceHandlers(leader: QueueLeader, forwarder: LeaderForwa
     }),
     Dequeue: unary(context, (c) => c.dequeue, async (request, by, signal) => {
       const { command, waitMs } = dequeueCommand(request, Date.now());
-      const result = await leader.leaseWithWait(command, Date.now() + waitMs, by, signal);
-      return { messages: result.deliveries.map(deliveryMessage) };
+      const deliveries = await leader.leaseWithWait(command, Date.now() + waitMs, by, signal);
+      return { messages: deliveries.map(deliveryMessage) };
     }, (request) => Math.min(request.waitMs, MAX_WAIT_MS)),
     Ack: unary(context, (c) => c.ack, async (request, by) => {
       const result = await leader.propose(ackCommand(request, Date.now()), by);
@@ -123,12 +122,12 @@ export function queueServiceHandlers(leader: QueueLeader, forwarder: LeaderForwa
     }),
     ListQueues: unary(context, (c) => c.listQueues, async (_request, by) => {
       await leader.readBarrier(by);
-      return { queues: sm.listQueues() };
+      return { queues: leader.stateMachine.listQueues() };
     }),
     GetQueueStats: unary(context, (c) => c.getQueueStats, async (request, by) => {
       checkQueueName(request.queue);
       await leader.readBarrier(by);
-      const stats = sm.stats(request.queue, Date.now());
+      const stats = leader.stateMachine.stats(request.queue, Date.now());
       if (!stats.ok) throw stats.error;
       return statsMessage(stats.value);
     }),

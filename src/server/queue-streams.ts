@@ -73,13 +73,13 @@ async function subscribeOnLeader(leader: QueueLeader, call: SubscribeCall, signa
     const known = leader.stateMachine.settingsOf(request.queue) !== undefined;
     if (room > 0 && (!known || leader.stateMachine.hasReady(request.queue, now))) {
       const command = leaseCommand(request.queue, room, request.visibilityTimeoutMs, now);
-      const result = await leader.propose(command, now + DEFAULT_CALL_TIMEOUT_MS);
+      const deliveries = await leader.lease(command, now + DEFAULT_CALL_TIMEOUT_MS);
       const visibilityMs = request.visibilityTimeoutMs || leader.stateMachine.settingsOf(request.queue)?.visibilityTimeoutMs || 0;
-      for (const delivery of result.deliveries) {
+      for (const delivery of deliveries) {
         outstanding.set(delivery.receipt, now + visibilityMs);
         call.write(deliveryMessage(delivery));
       }
-      if (result.deliveries.length > 0) continue;
+      if (deliveries.length > 0) continue;
     }
     const nextLeaseEndMs = Math.min(...outstanding.values());
     await leader.waiter.sleep(request.queue, Math.min(nextLeaseEndMs, Date.now() + DEFAULT_CALL_TIMEOUT_MS), signal);

@@ -1,5 +1,10 @@
 import type { QueueStateMachine } from "../queue/state-machine.js";
 
+/** Where the waiter reads the current queue state (replaced when a snapshot is installed). */
+export interface QueueStateHolder {
+  readonly machine: QueueStateMachine;
+}
+
 /** Longest single sleep; a waiter re-checks at least this often even if nothing woke it. */
 const MAX_SLEEP_MS = 1000;
 
@@ -11,7 +16,7 @@ const MAX_SLEEP_MS = 1000;
 export class QueueWaiter {
   private readonly sleepers = new Set<() => void>();
 
-  constructor(private readonly stateMachine: QueueStateMachine) {}
+  constructor(private readonly state: QueueStateHolder) {}
 
   /** Wakes every sleeper: call after each applied batch and on leadership changes. */
   wakeAll(): void {
@@ -24,7 +29,7 @@ export class QueueWaiter {
   sleep(queue: string, untilMs: number, signal: AbortSignal): Promise<void> {
     if (signal.aborted) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      const dueMs = this.stateMachine.nextWakeMs(queue);
+      const dueMs = this.state.machine.nextWakeMs(queue);
       const wakeAtMs = Math.min(untilMs, dueMs === undefined ? Infinity : dueMs, Date.now() + MAX_SLEEP_MS);
       const done = (): void => {
         clearTimeout(timer);

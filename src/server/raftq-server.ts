@@ -3,12 +3,16 @@ import { mkdir } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import type { Logger } from "pino";
-import { RaftNode } from "../node/raft-node.js";
+import { DEFAULT_COMPACTION, RaftNode, type CompactionPolicy } from "../node/raft-node.js";
 import { defaultRaftConfig } from "../raft/config.js";
-import type { NodeId } from "../raft/types.js";
-import { QueueStateMachine } from "../queue/state-machine.js";
-import { LevelRaftStorage } from "../storage/level-raft-storage.js";
-import { GrpcPeerTransport, MAX_PEER_MESSAGE_BYTES, RAFT_SERVICE, RaftInbound } from "../transport/peer-transport.js";
+import { votersOf } from "../raft/membership.js";
+import type { Membership, NodeId } from "../raft/types.js";
+import { LevelRaftStorage, openRootLevel, type RootLevel } from "../storage/level-raft-storage.js";
+import { QueueStore } from "../storage/queue-store.js";
+import { GrpcPeerTransport } from "../transport/peer-transport.js";
+import { RaftInbound } from "../transport/raft-inbound.js";
+import { MAX_PEER_MESSAGE_BYTES, RAFT_SERVICE } from "../transport/raft-service.js";
+import { joinCluster } from "./join.js";
 import { clusterServiceHandlers, handOverLeadership } from "./cluster-service.js";
 import { CLUSTER_SERVICE, LeaderForwarder, QUEUE_SERVICE } from "./leader-forwarder.js";
 import type { PeerAddresses } from "./peers.js";
@@ -37,6 +41,14 @@ export interface ServerOptions {
    * as the entry is proposed, before it commits. Never use it for anything else.
    */
   readonly unsafeAckBeforeCommit?: boolean;
+  /**
+   * Join a running cluster through this address (or comma-separated addresses) instead of founding one
+   * from `peers`: with an empty data directory the node starts without members and asks the cluster to
+   * add it. Ignored once the node has data.
+   */
+  readonly join?: string;
+  /** When to take snapshots (delete the log the state machine on disk covers). */
+  readonly compaction?: CompactionPolicy;
 }
 
 /** How long a stopping leader waits for a follower to take over before it just stops. */
@@ -57,6 +69,8 @@ export class RaftqServer {
     private readonly grpcServer: grpc.Server,
     private readonly raftInbound: RaftInbound,
     private readonly storage: LevelRaftStorage,
+    private readonly stateMachine: QueueStore,
+    private readonly root: RootLevel,
     private readonly forwarder: LeaderForwarder,
     private readonly shutdownController: AbortController,
     readonly port: number,
@@ -67,24 +81,32 @@ export class RaftqServer {
     const { id, peers, logger } = options;
     if (!peers.has(id)) throw new Error(`--peers must include this node's own id "${id}"`);
     await mkdir(options.dataDir, { recursive: true });
-    const storage = await LevelRaftStorage.open(options.dataDir);
-    const stateMachine = new QueueStateMachine();
+    const root = await openRootLevel(options.dataDir);
+    const storage = await LevelRaftStorage.attach(root);
+    const stateMachine = await QueueStore.open(root);
     const config = {
-      ...defaultRaftConfig(id, [...peers.keys()], Math.random),
+      ...defaultRaftConfig(id, Math.random),
       electionTimeoutTicks: options.electionTimeoutTicks,
       trace: (line: string) => logger.info(line),
     };
+    // A founder's first log entry names every --peers node a voter; a joining node starts with none.
+    const founders: Membership | null = options.join
+      ? null
+      : { members: [...peers].map(([memberId, address]) => ({ id: memberId, address, voter: true })) };
     const node = await RaftNode.open<QueueApplyResult>({
       config,
       storage,
-      stateMachine: { apply: (entry) => stateMachine.applyEncoded(entry.data) },
+      stateMachine,
+      applied: stateMachine.appliedState(),
+      founders,
+      compaction: options.compaction ?? DEFAULT_COMPACTION,
       logger,
       tickMs: options.tickMs,
     });
     const waiter = new QueueWaiter(stateMachine);
     node.onApplied(() => waiter.wakeAll());
-    const dialAddresses = new Map([...peers].map(([peerId, address]) => [peerId, options.dialAddresses?.get(peerId) ?? address]));
-    const forwarder = new LeaderForwarder(node as RaftNode<unknown>, peers, dialAddresses);
+    const dialOverrides = options.dialAddresses ?? new Map<NodeId, string>();
+    const forwarder = new LeaderForwarder(node as RaftNode<unknown>, peers, dialOverrides);
     const leader = new QueueLeader(node, stateMachine, waiter, options.autoCreateQueues, logger, options.unsafeAckBeforeCommit);
     if (options.unsafeAckBeforeCommit) logger.warn("UNSAFE: --unsafe-ack-before-commit is set: acknowledged enqueues can be lost");
     const shutdownController = new AbortController();
@@ -95,10 +117,11 @@ export class RaftqServer {
       "grpc.max_receive_message_length": MAX_PEER_MESSAGE_BYTES,
       "grpc.keepalive_permit_without_calls": 1,
     });
-    const raftInbound = new RaftInbound((message) => node.receive(message), logger);
+    const snapshots = node.snapshotStore();
+    const raftInbound = new RaftInbound({ self: id, deliver: (message) => node.receive(message), startRestore: () => snapshots.startRestore(), logger });
     grpcServer.addService(RAFT_SERVICE, raftInbound.handlers());
     grpcServer.addService(QUEUE_SERVICE, queueServiceHandlers(leader, forwarder, shutdownController.signal));
-    grpcServer.addService(CLUSTER_SERVICE, clusterServiceHandlers(node as RaftNode<unknown>, peers, forwarder, shutdownController.signal));
+    grpcServer.addService(CLUSTER_SERVICE, clusterServiceHandlers(node as RaftNode<unknown>, forwarder, shutdownController.signal));
     const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((name) => [name, "NOT_SERVING"])));
     health.addToServer(grpcServer);
     node.onLeadershipChange((leadership) => {
@@ -113,10 +136,48 @@ export class RaftqServer {
         error ? reject(new Error(`cannot listen on ${options.listen}: ${error.message}`)) : resolve(boundPort),
       );
     });
-    const otherPeers = new Map([...dialAddresses].filter(([peerId]) => peerId !== id));
-    node.start(new GrpcPeerTransport(otherPeers, logger, (peer) => node.peerUnreachable(peer)));
-    logger.info({ id, listen: options.listen, port, peers: Object.fromEntries(peers), dataDir: options.dataDir }, "raftq node started");
-    return new RaftqServer(options, node, grpcServer, raftInbound, storage, forwarder, shutdownController, port);
+    // Raft traffic goes to every other node at its address in the membership (or a dial override). Links
+    // to removed members stay (idle links cost nothing): a leader removing itself still sends to us until
+    // its removal commits, and must hear our answers.
+    const known = new Map<NodeId, string>();
+    const dialOf = (membership: Membership) => {
+      for (const member of membership.members) if (member.id !== id) known.set(member.id, dialOverrides.get(member.id) ?? member.address);
+      return new Map(known);
+    };
+    const transport = new GrpcPeerTransport({
+      peers: dialOf(node.membership()),
+      logger,
+      onPeerDown: (peer) => node.peerUnreachable(peer),
+      openSnapshot: () => snapshots.openSnapshot(),
+      onSnapshotFailed: (peer) => node.snapshotDone(peer, false),
+      onSnapshotSent: (peer) => node.snapshotDone(peer, true),
+    });
+    node.onMembershipChange((membership) => transport.setPeers(dialOf(membership)));
+    node.start(transport);
+    const server = new RaftqServer(options, node, grpcServer, raftInbound, storage, stateMachine, root, forwarder, shutdownController, port);
+    if (options.join && node.membership().members.length === 0) server.join(options.join, (members) => transport.setPeers(dialOf(members)));
+    logger.info({ id, listen: options.listen, port, peers: Object.fromEntries(peers), members: node.membership().members, dataDir: options.dataDir }, "raftq node started");
+    return server;
+  }
+
+  /**
+   * Asks the cluster at `address` to add this node; a refusal is fatal (the node cannot be useful). Until
+   * the leader's first entries arrive the node knows no members: `connect` opens its links to the
+   * members the cluster answered with, so it can answer the leader at all.
+   */
+  private join(address: string, connect: (membership: Membership) => void): void {
+    const { id, peers, logger } = this.options;
+    joinCluster(address, { id, address: peers.get(id)! }, this.shutdownController.signal, { logger }).then(
+      (members) => {
+        if (this.node.membership().members.length === 0) connect({ members });
+      },
+      (error: unknown) => {
+        if (this.shutdownController.signal.aborted) return;
+        logger.fatal({ err: error }, "could not join the cluster; stopping");
+        process.exitCode = 1;
+        void this.shutdown();
+      },
+    );
   }
 
   /**
@@ -130,7 +191,8 @@ export class RaftqServer {
 
   private async stop(): Promise<void> {
     const { logger } = this.options;
-    if (this.node.isLeader() && this.options.peers.size > 1) {
+    const otherVoters = votersOf(this.node.membership()).filter((voter) => voter !== this.node.id);
+    if (this.node.isLeader() && otherVoters.length > 0) {
       try {
         const next = await handOverLeadership(this.node as RaftNode<unknown>, undefined, Date.now() + HANDOVER_TIMEOUT_MS);
         logger.info({ leader: next }, "handed leadership over before stopping");
@@ -154,6 +216,9 @@ export class RaftqServer {
     this.forwarder.close();
     await this.node.stop();
     await this.storage.close();
+    await this.stateMachine.close();
+    await this.root.close();
     logger.info("raftq node stopped");
   }
 }
+

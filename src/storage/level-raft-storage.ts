@@ -3,8 +3,10 @@
  * either the whole step or none of it; every load re-verifies every record, so a torn or damaged record is
  * reported, never replayed. The layout and record format live in level-records.ts.
  */
+import type { AbstractBatchOperation } from "abstract-level";
 import { Level } from "level";
-import type { Entry, HardState, PersistedState } from "../raft/types.js";
+import type { LogPosition } from "../raft/log.js";
+import type { Entry, HardState } from "../raft/types.js";
 import { EMPTY_HARD_STATE } from "../raft/types.js";
 import { StorageClosedError, StorageCorruptionError, StorageVersionError } from "./errors.js";
 import {
@@ -13,23 +15,42 @@ import {
   FORMAT_VERSION,
   FORMAT_VERSION_KEY,
   HARD_STATE_KEY,
+  LOG_START_KEY,
   decodeEntry,
   decodeEntryKey,
   decodeEntryTerm,
   decodeFormatVersion,
   decodeHardState,
+  decodeLogStart,
   encodeEntry,
+  encodeLogStart,
   encodeFormatVersion,
   encodeHardState,
   entryKey,
 } from "./level-records.js";
-import { indexBeforeStep, validateStep, type PersistStep, type RaftStorage } from "./raft-storage.js";
+import {
+  indexBeforeStep,
+  indexToCompact,
+  validateCompaction,
+  validateStep,
+  type PersistStep,
+  type RaftStorage,
+  type StoredLog,
+} from "./raft-storage.js";
 
 /**
  * The root database a node opens once per data directory (`new Level(dir)`, default encodings). Each
  * component keeps its keys in its own sublevel with its own encodings, so the root encodings never matter.
  */
 export type RootLevel = Level<string, string>;
+
+/**
+ * A write of another component on the same root (e.g. installing a received state machine snapshot)
+ * that must land in the same atomic batch as a Raft step.
+ */
+// Each component's sublevel has its own key and value types; the root batch accepts any of them.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type CompanionOperation = AbstractBatchOperation<RootLevel, any, any>;
 
 /** Name of the sublevel holding the Raft keys; other components must pick another name. */
 export const RAFT_SUBLEVEL = "raft";
@@ -41,6 +62,7 @@ type RaftBatchOperation =
 
 /** What is known about the stored state without reading the whole log. */
 interface Tip {
+  readonly logStart: LogPosition;
   readonly lastIndex: number;
   readonly lastTerm: number;
   readonly hardState: HardState;
@@ -62,12 +84,7 @@ export class LevelRaftStorage implements RaftStorage {
 
   /** Opens (creating if needed) the LevelDB database in `dataDir` and the Raft state inside it. */
   static async open(dataDir: string): Promise<LevelRaftStorage> {
-    const root: RootLevel = new Level(dataDir);
-    try {
-      await root.open();
-    } catch (err) {
-      throw openError(dataDir, err);
-    }
+    const root = await openRootLevel(dataDir);
     try {
       return await LevelRaftStorage.start(root, true);
     } catch (err) {
@@ -102,13 +119,14 @@ export class LevelRaftStorage implements RaftStorage {
   }
 
   /** Reads and verifies the whole persisted state; rejects with StorageCorruptionError on any damage. */
-  load(): Promise<PersistedState> {
+  load(): Promise<StoredLog> {
     return this.serialize("load", async () => {
       try {
         const hardState = await readHardState(this.raft, this.dataDir);
-        const entries = await readLog(this.raft, this.dataDir);
+        const logStart = await readLogStart(this.raft, this.dataDir);
+        const entries = await readLog(this.raft, this.dataDir, logStart);
         const last = entries[entries.length - 1];
-        const lastIndex = last?.index ?? 0;
+        const lastIndex = last?.index ?? logStart.index;
         if (hardState.commit > lastIndex) {
           throw new StorageCorruptionError(
             this.dataDir,
@@ -117,29 +135,54 @@ export class LevelRaftStorage implements RaftStorage {
             lastIndex + 1,
           );
         }
-        this.tip = { lastIndex, lastTerm: last?.term ?? 0, hardState };
-        return { hardState, entries };
+        this.tip = { logStart, lastIndex, lastTerm: last?.term ?? logStart.term, hardState };
+        return { hardState, logStart, entries };
       } catch (err) {
         throw asCorruption(err, this.dataDir, "load");
       }
     });
   }
 
-  /** Writes one step as a single fsync'd batch, deleting any overwritten suffix in the same batch. */
-  save(step: PersistStep): Promise<void> {
+  /**
+   * Writes one step as a single fsync'd batch, deleting any overwritten suffix in the same batch, together
+   * with `companions` (another component's writes that must be atomic with this step).
+   */
+  save(step: PersistStep, companions: readonly CompanionOperation[] = []): Promise<void> {
     return this.serialize("save", async () => {
       const tip = this.tip;
       const before = indexBeforeStep(step, tip.lastIndex);
       const effect = validateStep(step, {
+        logStart: tip.logStart,
         lastIndex: tip.lastIndex,
         hardState: tip.hardState,
         termBeforeStep: before === tip.lastIndex ? tip.lastTerm : await this.readTerm(before),
       });
-      const operations = this.batchOperations(step, effect.lastIndex);
+      const operations: CompanionOperation[] = [...companions, ...this.batchOperations(step, effect.lastIndex)];
       if (operations.length === 0) return;
-      await this.root.batch<Uint8Array, Uint8Array>(operations, { sync: true });
+      await this.root.batch(operations, { sync: true });
       const last = step.entries[step.entries.length - 1];
-      this.tip = { lastIndex: effect.lastIndex, lastTerm: last?.term ?? tip.lastTerm, hardState: effect.hardState };
+      const lastTerm = last?.term ?? (step.snapshot ? step.snapshot.term : tip.lastTerm);
+      this.tip = { logStart: effect.logStart, lastIndex: effect.lastIndex, lastTerm, hardState: effect.hardState };
+    });
+  }
+
+  /** Deletes the log through `position.index` and moves the log start there, in one fsync'd batch. */
+  compact(position: LogPosition): Promise<void> {
+    return this.serialize("compact", async () => {
+      const tip = this.tip;
+      const at = indexToCompact(position, tip);
+      const storedTerm = at === 0 ? 0 : at === tip.lastIndex ? tip.lastTerm : await this.readTerm(at);
+      validateCompaction(position, { ...tip, termBeforeStep: 0 }, storedTerm);
+      if (position.index <= tip.logStart.index) return;
+      const raft = this.raft;
+      const operations: RaftBatchOperation[] = [];
+      for (let index = tip.logStart.index + 1; index <= Math.min(position.index, tip.lastIndex); index++) {
+        operations.push({ type: "del", key: entryKey(index), sublevel: raft });
+      }
+      operations.push({ type: "put", key: LOG_START_KEY, value: encodeLogStart(position), sublevel: raft });
+      await this.root.batch<Uint8Array, Uint8Array>(operations, { sync: true });
+      const lastIndex = Math.max(tip.lastIndex, position.index);
+      this.tip = { ...tip, logStart: { ...position }, lastIndex, lastTerm: lastIndex === position.index ? position.term : tip.lastTerm };
     });
   }
 
@@ -155,14 +198,22 @@ export class LevelRaftStorage implements RaftStorage {
   private batchOperations(step: PersistStep, newLastIndex: number): RaftBatchOperation[] {
     const raft = this.raft;
     const operations: RaftBatchOperation[] = [];
-    if (step.entries.length > 0) {
+    if (step.snapshot) {
+      // The received snapshot replaces the whole log: every stored entry goes.
+      for (let index = this.tip.logStart.index + 1; index <= this.tip.lastIndex; index++) {
+        operations.push({ type: "del", key: entryKey(index), sublevel: raft });
+      }
+      const { index, term } = step.snapshot;
+      operations.push({ type: "put", key: LOG_START_KEY, value: encodeLogStart({ index, term }), sublevel: raft });
+    } else if (step.entries.length > 0) {
       // Puts replace the keys up to newLastIndex; anything the old log had beyond it must go.
       for (let index = newLastIndex + 1; index <= this.tip.lastIndex; index++) {
         operations.push({ type: "del", key: entryKey(index), sublevel: raft });
       }
-      for (const entry of step.entries) {
-        operations.push({ type: "put", key: entryKey(entry.index), value: encodeEntry(entry), sublevel: raft });
-      }
+    }
+    // After the deletes, so an entry a snapshot step writes over a deleted key survives (the batch applies in order).
+    for (const entry of step.entries) {
+      operations.push({ type: "put", key: entryKey(entry.index), value: encodeEntry(entry), sublevel: raft });
     }
     if (step.hardState !== null) {
       operations.push({ type: "put", key: HARD_STATE_KEY, value: encodeHardState(step.hardState), sublevel: raft });
@@ -171,7 +222,7 @@ export class LevelRaftStorage implements RaftStorage {
   }
 
   private async readTerm(index: number): Promise<number> {
-    if (index === 0) return 0;
+    if (index <= this.tip.logStart.index) return this.tip.logStart.term;
     const record = await this.raft.get(entryKey(index));
     const term = record === undefined ? null : decodeEntryTerm(record);
     if (term === null) {
@@ -188,6 +239,17 @@ export class LevelRaftStorage implements RaftStorage {
     this.queue = result.catch(() => undefined);
     return result;
   }
+}
+
+/** Opens (creating if needed) a node's root database, with an error that says what to do if it cannot. */
+export async function openRootLevel(dataDir: string): Promise<RootLevel> {
+  const root: RootLevel = new Level(dataDir);
+  try {
+    await root.open();
+  } catch (err) {
+    throw openError(dataDir, err);
+  }
+  return root;
 }
 
 function raftSublevel(root: RootLevel) {
@@ -216,10 +278,19 @@ async function checkFormatVersion(raft: RaftSublevel, dataDir: string): Promise<
 /** The hard state and the last entry, enough to accept steps before (or without) a full load. */
 async function readTip(raft: RaftSublevel, dataDir: string): Promise<Tip> {
   const hardState = await readHardState(raft, dataDir);
+  const logStart = await readLogStart(raft, dataDir);
   const [last] = await raft.iterator({ gte: ENTRY_KEYS_START, lt: ENTRY_KEYS_END, reverse: true, limit: 1 }).all();
-  if (last === undefined) return { lastIndex: 0, lastTerm: 0, hardState };
+  if (last === undefined) return { logStart, lastIndex: logStart.index, lastTerm: logStart.term, hardState };
   const entry = verifyEntry(last[0], last[1], dataDir);
-  return { lastIndex: entry.index, lastTerm: entry.term, hardState };
+  return { logStart, lastIndex: entry.index, lastTerm: entry.term, hardState };
+}
+
+async function readLogStart(raft: RaftSublevel, dataDir: string): Promise<LogPosition> {
+  const record = await raft.get(LOG_START_KEY);
+  if (record === undefined) return { index: 0, term: 0 };
+  const decoded = decodeLogStart(record);
+  if (!decoded.ok) throw new StorageCorruptionError(dataDir, "the log start", decoded.problem);
+  return decoded.value;
 }
 
 async function readHardState(raft: RaftSublevel, dataDir: string): Promise<HardState> {
@@ -231,12 +302,20 @@ async function readHardState(raft: RaftSublevel, dataDir: string): Promise<HardS
 }
 
 /** The whole log, checked record by record and against its neighbours. */
-async function readLog(raft: RaftSublevel, dataDir: string): Promise<Entry[]> {
+async function readLog(raft: RaftSublevel, dataDir: string, logStart: LogPosition): Promise<Entry[]> {
   const entries: Entry[] = [];
-  let prevTerm = 0;
+  let prevTerm = logStart.term;
   for await (const [key, record] of raft.iterator({ gte: ENTRY_KEYS_START, lt: ENTRY_KEYS_END })) {
     const entry = verifyEntry(key, record, dataDir);
-    const expectedIndex = entries.length + 1;
+    const expectedIndex = logStart.index + entries.length + 1;
+    if (entry.index <= logStart.index) {
+      throw new StorageCorruptionError(
+        dataDir,
+        `log index ${entry.index}`,
+        `an entry is stored at or before the log start ${logStart.index}, where the log was compacted away`,
+        entry.index,
+      );
+    }
     if (entry.index !== expectedIndex) {
       throw new StorageCorruptionError(
         dataDir,

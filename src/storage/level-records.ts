@@ -6,11 +6,13 @@
  *   [0x00]                      format version
  *   [0x01]                      hard state
  *   [0x02][index u64 BE]        log entry (big-endian so byte order is index order)
+ *   [0x03]                      log start: the last compacted position (absent: index 0, term 0)
  *
  * Records (all integers big-endian; crc32 is zlib.crc32 over every byte after the crc field):
  *   format version: [crc32 u32][version u32]
  *   hard state:     [crc32 u32][term u64][commit u64][voteLength u8][vote UTF-8, voteLength bytes]
  *   log entry:      [crc32 u32][index u64][term u64][type u8][data, the rest]
+ *   log start:      [crc32 u32][index u64][term u64]
  * The entry repeats its index so a record copied or left under the wrong key is caught.
  */
 import { crc32 } from "node:zlib";
@@ -18,11 +20,12 @@ import type { Entry, HardState } from "../raft/types.js";
 import { isEntryType } from "./raft-storage.js";
 
 /** The only format this build reads and writes. */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 
 const VERSION_TAG = 0x00;
 const HARD_STATE_TAG = 0x01;
 const ENTRY_TAG = 0x02;
+const LOG_START_TAG = 0x03;
 
 /** Key of the format version record. */
 export const FORMAT_VERSION_KEY = Uint8Array.of(VERSION_TAG);
@@ -32,6 +35,9 @@ export const HARD_STATE_KEY = Uint8Array.of(HARD_STATE_TAG);
 export const ENTRY_KEYS_START = Uint8Array.of(ENTRY_TAG);
 /** Upper bound (exclusive) of the entry key range. */
 export const ENTRY_KEYS_END = Uint8Array.of(ENTRY_TAG + 1);
+/** Key of the log start record. */
+export const LOG_START_KEY = Uint8Array.of(LOG_START_TAG);
+const LOG_START_RECORD_BYTES = 4 + 8 + 8;
 
 const CRC_BYTES = 4;
 const U64_BYTES = 8;
@@ -113,6 +119,27 @@ export function decodeHardState(record: Uint8Array): Decoded<HardState> {
     return fail("hard state vote is not valid UTF-8");
   }
   return ok({ term, vote, commit });
+}
+
+/** The record for the log start (the last compacted index and its term). */
+export function encodeLogStart(position: { readonly index: number; readonly term: number }): Uint8Array {
+  const record = new Uint8Array(LOG_START_RECORD_BYTES);
+  const dv = new DataView(record.buffer);
+  writeU64(dv, CRC_BYTES, position.index);
+  writeU64(dv, CRC_BYTES + U64_BYTES, position.term);
+  sealCrc(record, dv);
+  return record;
+}
+
+export function decodeLogStart(record: Uint8Array): Decoded<{ index: number; term: number }> {
+  if (record.byteLength !== LOG_START_RECORD_BYTES) return fail(`log start record is ${record.byteLength} bytes, expected ${LOG_START_RECORD_BYTES}`);
+  const crcProblem = checkCrc(record);
+  if (crcProblem !== null) return fail(`log start record ${crcProblem}`);
+  const dv = view(record);
+  const index = readU64(dv, CRC_BYTES);
+  const term = readU64(dv, CRC_BYTES + U64_BYTES);
+  if (index === null || term === null) return fail("log start index or term is not a safe integer");
+  return ok({ index, term });
 }
 
 /** The record for an entry. */

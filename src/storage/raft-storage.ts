@@ -3,11 +3,20 @@
  * implementation, both checked by the same compliance suite. Also the step rules both implementations
  * enforce, so a driver bug is caught at the write instead of surfacing as "corruption" at the next start.
  */
-import { EntryType, type Entry, type HardState, type PersistedState } from "../raft/types.js";
+import type { LogPosition } from "../raft/log.js";
+import { EntryType, type Entry, type HardState, type PersistedState, type SnapshotMeta } from "../raft/types.js";
 import { InvalidPersistStepError } from "./errors.js";
+
+/** What a RaftStorage holds: the hard state and the log after its start. */
+export type StoredLog = Pick<PersistedState, "hardState" | "logStart" | "entries">;
 
 /** One persist step: written atomically and durably, or not at all. */
 export interface PersistStep {
+  /**
+   * A snapshot received from the leader, or null: when set, the whole stored log is replaced by an empty
+   * log starting after `snapshot.index` before `entries` are written (they then start right after it).
+   */
+  readonly snapshot?: SnapshotMeta | null;
   /** The new hard state, or null when it is unchanged. */
   readonly hardState: HardState | null;
   /**
@@ -19,13 +28,18 @@ export interface PersistStep {
 
 /** Durable home of one node's Raft hard state and log. */
 export interface RaftStorage {
-  /** What was persisted; the log is contiguous from index 1 (empty log allowed). */
-  load(): Promise<PersistedState>;
+  /** What was persisted; the log is contiguous from logStart.index + 1 (empty log allowed). */
+  load(): Promise<StoredLog>;
   /**
    * Applies one step atomically and durably (fsync) before resolving. Rejects with
    * InvalidPersistStepError, writing nothing, if the step breaks the rules of `validateStep`.
    */
   save(step: PersistStep): Promise<void>;
+  /**
+   * Deletes the log through `position.index` (which must be committed and covered by the durably
+   * persisted state machine) and records `position` as the new log start, durably.
+   */
+  compact(position: LogPosition): Promise<void>;
   /** Releases the storage; no call may follow except on the in-memory storage (see its docs). */
   close(): Promise<void>;
 }
@@ -41,6 +55,7 @@ export const MAX_VOTE_BYTES = 255;
 
 /** What a storage knows about its current state, enough to judge the next step. */
 export interface LogTip {
+  readonly logStart: LogPosition;
   readonly lastIndex: number;
   readonly hardState: HardState;
   /** The term of the entry just before the step's first entry (0 if that is index 0). */
@@ -49,6 +64,7 @@ export interface LogTip {
 
 /** The state a valid step leaves behind. */
 export interface StepEffect {
+  readonly logStart: LogPosition;
   readonly lastIndex: number;
   readonly hardState: HardState;
 }
@@ -59,22 +75,59 @@ export interface StepEffect {
  * break: term and commit never move back, a vote cast in a term is never changed, entry terms never
  * decrease along the log, and commit never points past the last entry (so no committed entry is cut off).
  */
-export function validateStep(step: PersistStep, tip: LogTip): StepEffect {
+export function validateStep(step: PersistStep, tipBefore: LogTip): StepEffect {
+  const tip = step.snapshot ? tipAfterSnapshot(step.snapshot, tipBefore) : tipBefore;
   const hardState = step.hardState === null ? tip.hardState : validateHardState(step.hardState, tip.hardState);
   const lastIndex = step.entries.length === 0 ? tip.lastIndex : validateEntries(step.entries, tip);
+  if (step.snapshot && hardState.commit < step.snapshot.index) {
+    throw new InvalidPersistStepError(`a snapshot at ${step.snapshot.index} needs a hard state committing it (commit is ${hardState.commit})`);
+  }
   if (hardState.commit > lastIndex) {
     throw new InvalidPersistStepError(
       `commit ${hardState.commit} would point past the last log index ${lastIndex}; ` +
         "commit may lag the log but never run ahead of it, and committed entries are never truncated",
     );
   }
-  return { lastIndex, hardState };
+  return { logStart: tip.logStart, lastIndex, hardState };
+}
+
+/** The tip right after a snapshot replaced the log. */
+function tipAfterSnapshot(snapshot: SnapshotMeta, tip: LogTip): LogTip {
+  if (!isCount(snapshot.index) || !isCount(snapshot.term) || snapshot.index < 1) {
+    throw new InvalidPersistStepError(`snapshot position ${snapshot.index}/${snapshot.term} is not a pair of safe integers`);
+  }
+  if (snapshot.index <= tip.hardState.commit) {
+    throw new InvalidPersistStepError(`snapshot at ${snapshot.index} is not beyond the stored commit ${tip.hardState.commit}`);
+  }
+  const logStart = { index: snapshot.index, term: snapshot.term };
+  return { logStart, lastIndex: snapshot.index, hardState: tip.hardState, termBeforeStep: snapshot.term };
+}
+
+/**
+ * Checks a compaction against the tip: never beyond the log. Whether the entries are applied is the
+ * driver's to know (the persisted commit may lag: it is written lazily).
+ */
+export function validateCompaction(position: LogPosition, tip: LogTip, storedTerm: number): void {
+  if (!isCount(position.index) || !isCount(position.term)) {
+    throw new InvalidPersistStepError(`compaction position ${position.index}/${position.term} is not a pair of safe integers`);
+  }
+  if (position.index > tip.lastIndex) {
+    throw new InvalidPersistStepError(`cannot compact through ${position.index}: the log ends at ${tip.lastIndex}`);
+  }
+  if (position.index > tip.logStart.index && storedTerm !== position.term) {
+    throw new InvalidPersistStepError(`cannot compact through ${position.index}/${position.term}: the entry stored there has term ${storedTerm}`);
+  }
+}
+
+/** The index whose stored term validateCompaction needs, or 0 when it needs none. */
+export function indexToCompact(position: LogPosition, tip: Pick<LogTip, "logStart" | "lastIndex">): number {
+  return position.index > tip.logStart.index && position.index <= tip.lastIndex ? position.index : 0;
 }
 
 /** The index whose term `validateStep` needs as `termBeforeStep`, or 0 when the step needs none. */
 export function indexBeforeStep(step: PersistStep, lastIndex: number): number {
   const first = step.entries[0];
-  if (first === undefined) return 0;
+  if (first === undefined || step.snapshot) return 0;
   const before = first.index - 1;
   // An out-of-range first index gets 0 here and a clear rejection from validateStep.
   return Number.isSafeInteger(before) && before >= 1 && before <= lastIndex ? before : 0;
@@ -112,6 +165,9 @@ function validateEntries(entries: readonly Entry[], tip: LogTip): number {
       if (entry.index > tip.lastIndex + 1) {
         throw new InvalidPersistStepError(`first entry index ${entry.index} leaves a gap after the last log index ${tip.lastIndex}`);
       }
+      if (entry.index <= tip.logStart.index) {
+        throw new InvalidPersistStepError(`entry ${entry.index} would overwrite the compacted log (it starts after ${tip.logStart.index})`);
+      }
     } else if (entry.index !== expectedIndex) {
       throw new InvalidPersistStepError(`entries are not contiguous: index ${entry.index} follows ${expectedIndex - 1}`);
     }
@@ -136,7 +192,7 @@ function validateEntries(entries: readonly Entry[], tip: LogTip): number {
 
 /** True for the entry types this build knows how to store. */
 export function isEntryType(value: unknown): value is EntryType {
-  return value === EntryType.Noop || value === EntryType.Normal;
+  return value === EntryType.Noop || value === EntryType.Normal || value === EntryType.Membership;
 }
 
 function isCount(value: unknown): value is number {

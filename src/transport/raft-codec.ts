@@ -36,7 +36,7 @@ export function messageToWire(message: Message): RaftMessage {
     case MessageType.TimeoutNow:
       return base;
     case MessageType.Snapshot:
-      // Snapshots travel on their own stream with the state (see snapshot transfer), never in a batch.
+      // Snapshots travel with their state on an InstallSnapshot call of their own (snapshot-sender.ts).
       throw new Error("a Snapshot message cannot be sent in a Raft batch");
   }
 }

@@ -38,6 +38,11 @@ const LOG_LINE_MAX_CHARS = 400;
 export interface ClusterOptions {
   /** Number of nodes, named n1..nN (default 3). */
   nodes?: number;
+  /**
+   * How many of them found the cluster (default: all): they get --peers naming the founders. The others
+   * are spares: when started they run with --join (every founder's address) and ask to be added.
+   */
+  founders?: number;
   /** Extra `raftq serve` flags for every node, e.g. ["--no-auto-create"]. */
   extraArgs?: readonly string[];
   /** Extra environment variables for every node. */
@@ -134,8 +139,17 @@ export class TestCluster {
     const members = ports.map(
       (port, index) => new ClusterNode(`n${index + 1}`, `127.0.0.1:${port}`, join(root, `n${index + 1}`), join(root, `n${index + 1}.log`)),
     );
-    const peers = formatPeers(new Map(members.map((member) => [member.id, member.address])));
+    const founders = members.slice(0, options.founders ?? count);
+    const peers = formatPeers(new Map(founders.map((member) => [member.id, member.address])));
     return new TestCluster(root, peers, members, options);
+  }
+
+  private isFounder(member: ClusterNode): boolean {
+    return this.members.indexOf(member) < (this.options.founders ?? this.members.length);
+  }
+
+  private founderAddresses(): string[] {
+    return this.members.filter((member) => this.isFounder(member)).map((member) => member.address);
   }
 
   /** Every node, in id order. */
@@ -165,7 +179,8 @@ export class TestCluster {
 
   /** Starts every node that is down and waits for a leader all of them agree on. */
   async startAll(): Promise<NodeHandle> {
-    await Promise.all(this.members.filter((member) => member.state === "down").map((member) => this.restart(member.id)));
+    const founders = this.members.filter((member) => this.isFounder(member));
+    await Promise.all(founders.filter((member) => member.state === "down").map((member) => this.restart(member.id)));
     return this.leader({ timeoutMs: STARTUP_TIMEOUT_MS });
   }
 
@@ -179,7 +194,7 @@ export class TestCluster {
       "serve",
       "--id", member.id,
       "--listen", member.address,
-      "--peers", this.peers,
+      ...(this.isFounder(member) ? ["--peers", this.peers] : ["--join", this.founderAddresses().join(",")]),
       "--data-dir", member.dataDir,
       ...(this.options.extraArgs ?? []),
     ];

@@ -86,10 +86,16 @@ export class Producer {
         this.acknowledged.push({ body, id: result.id, atMs: Date.now() });
       } catch (error) {
         this.failures.push({ body, error });
+        // A producer that outlives its test (which failed before stopping it) would spin on a closed
+        // client and exhaust memory: no test expects anywhere near this many failures.
+        if (this.failures.length >= MAX_FAILURES) this.stopped = true;
       }
     }
   }
 }
+
+/** Failures after which a producer gives up on its own. */
+const MAX_FAILURES = 10_000;
 
 /**
  * Dequeues and acks everything in `queue` until a dequeue comes back empty and the stats show nothing

@@ -14,7 +14,7 @@ function failDeliveries(sm: QueueStateMachine, queue: string, times: number, sta
 }
 
 describe("dead-lettering", () => {
-  it("moves a message to the dead-letter queue after max_deliveries expired leases", () => {
+  it("moves a message to the dead-letter queue after max_deliveries expired leases", async () => {
     const sm = new QueueStateMachine();
     ok(sm.apply(cmd.create("work", 0, { maxDeliveries: 2, deadLetterQueue: "work.dlq" })));
     ok(sm.apply(cmd.enqueue("work", 0, [msg("poison", { headers: { origin: "test" } })])));
@@ -23,7 +23,7 @@ describe("dead-lettering", () => {
     expect(ok(sm.stats("work", nowMs))).toMatchObject({ ready: 0, inFlight: 0, deadLetteredTotal: 1 });
 
     expect(sm.listQueues()).toEqual(["work", "work.dlq"]);
-    const [dead] = ok(sm.apply(cmd.lease("work.dlq", nowMs))).deliveries;
+    const [dead] = await sm.readDeliveries(ok(sm.apply(cmd.lease("work.dlq", nowMs))).deliveries);
     expect(dead).toMatchObject({ id: 1, deliveryCount: 1, enqueuedAtMs: nowMs, headers: { origin: "test" } });
     expect(texts(dead === undefined ? [] : [dead])).toEqual(["poison"]);
     expect(ok(sm.stats("work.dlq", nowMs)).enqueuedTotal).toBe(1);
@@ -38,12 +38,12 @@ describe("dead-lettering", () => {
     expect(ok(sm.stats("work", 100))).toMatchObject({ ready: 0, inFlight: 0, deadLetteredTotal: 1 });
   });
 
-  it("drops the message when the queue has no dead-letter queue", () => {
+  it("drops the message when the queue has no dead-letter queue", async () => {
     const sm = new QueueStateMachine();
     ok(sm.apply(cmd.create("work", 0, { maxDeliveries: 1 })));
     ok(sm.apply(cmd.enqueue("work", 0, ["poison", "fine"])));
     const nowMs = failDeliveries(sm, "work", 1, 0);
-    expect(texts(ok(sm.apply(cmd.lease("work", nowMs, 10))).deliveries)).toEqual(["fine"]);
+    expect(texts(await sm.readDeliveries(ok(sm.apply(cmd.lease("work", nowMs, 10))).deliveries))).toEqual(["fine"]);
     expect(sm.listQueues()).toEqual(["work"]);
     expect(ok(sm.stats("work", nowMs)).deadLetteredTotal).toBe(1);
   });

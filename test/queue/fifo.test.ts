@@ -4,14 +4,14 @@ import { QueueStateMachine } from "../../src/queue/state-machine.js";
 import { cmd, ok, refused, texts } from "./helpers.js";
 
 describe("FIFO delivery and ids", () => {
-  it("delivers messages in enqueue order, lowest id first", () => {
+  it("delivers messages in enqueue order, lowest id first", async () => {
     const sm = new QueueStateMachine();
     ok(sm.apply(cmd.enqueue("jobs", 1000, ["a", "b"])));
     ok(sm.apply(cmd.enqueue("jobs", 1001, ["c"])));
     const first = ok(sm.apply(cmd.lease("jobs", 1002, 2)));
     const second = ok(sm.apply(cmd.lease("jobs", 1003, 10)));
-    expect(texts(first.deliveries)).toEqual(["a", "b"]);
-    expect(texts(second.deliveries)).toEqual(["c"]);
+    expect(texts(await sm.readDeliveries(first.deliveries))).toEqual(["a", "b"]);
+    expect(texts(await sm.readDeliveries(second.deliveries))).toEqual(["c"]);
     expect(ok(sm.apply(cmd.lease("jobs", 1004, 10))).deliveries).toEqual([]);
   });
 
@@ -31,12 +31,12 @@ describe("FIFO delivery and ids", () => {
     expect(ok(sm.apply(cmd.enqueue("q", 5, ["d"]))).ids).toEqual([4]);
   });
 
-  it("puts a redelivered message back in front of newer ones", () => {
+  it("puts a redelivered message back in front of newer ones", async () => {
     const sm = new QueueStateMachine();
     ok(sm.apply(cmd.enqueue("q", 0, ["old", "new"])));
     ok(sm.apply(cmd.lease("q", 0, 1, 100)));
     const afterExpiry = ok(sm.apply(cmd.lease("q", 100, 2)));
-    expect(texts(afterExpiry.deliveries)).toEqual(["old", "new"]);
+    expect(texts(await sm.readDeliveries(afterExpiry.deliveries))).toEqual(["old", "new"]);
   });
 
   it("auto-creates a queue only when the command asks for it", () => {

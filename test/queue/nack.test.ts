@@ -12,14 +12,14 @@ describe("nack", () => {
     expect(again).toMatchObject({ id: 1, deliveryCount: 2 });
   });
 
-  it("returns a leased message after its delay", () => {
+  it("returns a leased message after its delay", async () => {
     const sm = new QueueStateMachine();
     ok(sm.apply(cmd.enqueue("q", 0, ["a", "b"])));
     ok(sm.apply(cmd.lease("q", 0)));
     ok(sm.apply(cmd.nack("q", 10, { ids: [1] }, 500)));
     expect(ok(sm.stats("q", 10))).toMatchObject({ ready: 1, delayed: 1, inFlight: 0 });
-    expect(texts(ok(sm.apply(cmd.lease("q", 509, 10))).deliveries)).toEqual(["b"]);
-    expect(texts(ok(sm.apply(cmd.lease("q", 510, 10))).deliveries)).toEqual(["a"]);
+    expect(texts(await sm.readDeliveries(ok(sm.apply(cmd.lease("q", 509, 10))).deliveries))).toEqual(["b"]);
+    expect(texts(await sm.readDeliveries(ok(sm.apply(cmd.lease("q", 510, 10))).deliveries))).toEqual(["a"]);
   });
 
   it("ignores messages that are not leased", () => {

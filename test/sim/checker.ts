@@ -9,9 +9,22 @@
  * same (index, term) then hold the same entries up to it. Proposal payloads are unique per run, so a
  * payload also names its entry; a no-op is named by its (index, term).
  */
-import { MessageType, NO_NODE, Role, type Entry, type Message, type NodeId, type PersistedState, type RaftStatus, type ReadState, type Ready } from "../../src/raft/types.js";
+import type { LogPosition } from "../../src/raft/log.js";
+import {
+  MessageType,
+  NO_NODE,
+  Role,
+  type Entry,
+  type Message,
+  type NodeId,
+  type PersistedState,
+  type RaftStatus,
+  type ReadState,
+  type Ready,
+  type SnapshotMeta,
+} from "../../src/raft/types.js";
 import type { PersistStep } from "../../src/storage/raft-storage.js";
-import { describeEntry, entryPayload } from "./payload.js";
+import { describeEntry, entryPayload, isProposal } from "./payload.js";
 
 /** A broken Raft safety property: the name of the property and what was seen. */
 export class SafetyViolation extends Error {
@@ -35,6 +48,8 @@ export function isSafetyViolation(error: unknown): error is SafetyViolation {
 export interface CoreView {
   status(): RaftStatus;
   entry(index: number): Entry | undefined;
+  /** The term at `index`, known from the log start (the last compacted index) on. */
+  termAt(index: number): number | undefined;
   lastIndex(): number;
   hasReady(): boolean;
 }
@@ -63,7 +78,11 @@ interface LogRecord {
 /** What the checker knows about one node. */
 interface NodeView {
   alive: boolean;
-  /** The node's persisted log as written through persist steps: disk[i - 1] is index i. */
+  /**
+   * The node's persisted log as written through persist steps: disk[i - 1] is index i. Compaction keeps
+   * it whole (the compacted entries are committed and live on in the state machine), and an installed
+   * snapshot puts the committed prefix there, so Log Matching checks see the logical log.
+   */
   disk: EntryId[];
   persistedTerm: number;
   persistedVote: NodeId;
@@ -158,7 +177,7 @@ export class SafetyChecker {
       const leaderLog = this.leaderLogTerms.get(entry.term);
       if (leaderLog && entry.index === leaderLog.length + 1) leaderLog.push(entry.term);
     }
-    let prevTerm = first.index === 1 ? 0 : core.entry(first.index - 1)?.term;
+    let prevTerm = first.index === 1 ? 0 : core.termAt(first.index - 1);
     if (prevTerm === undefined) this.fail("Log Matching", `${id} hands out entry ${first.index} but holds no entry ${first.index - 1}`);
     for (const entry of ready.entries) {
       this.matchLog(id, "in-memory log", entry, prevTerm);
@@ -177,6 +196,7 @@ export class SafetyChecker {
       }
       if (hs.commit < view.persistedCommit) this.fail("Persisted Commit Monotonicity", `${id} persists commit ${hs.commit} after ${view.persistedCommit}`);
     }
+    if (step.snapshot) this.persistSnapshot(id, view, step.snapshot);
     const first = step.entries[0];
     if (first !== undefined) {
       if (first.index > view.disk.length + 1) this.fail("Log Contiguity", `${id} persists entry ${first.index} after last index ${view.disk.length}`);
@@ -197,9 +217,45 @@ export class SafetyChecker {
     }
   }
 
-  /** A node sent `message`: Append, Heartbeat and TimeoutNow are only ever sent by the leader of their term. */
+  /**
+   * A snapshot replaces the node's log: it must name a committed entry, and the node's disk then holds
+   * the committed prefix through it (what its state machine holds).
+   */
+  private persistSnapshot(id: NodeId, view: NodeView, snapshot: SnapshotMeta): void {
+    const committed = this.committed[snapshot.index - 1];
+    if (!committed || committed.term !== snapshot.term) {
+      this.fail("Snapshot Is Committed", `${id} installs a snapshot at ${snapshot.index}/${snapshot.term} but ${committed ? `${snapshot.index}/${committed.term} is committed there` : `only ${this.committed.length} entries are committed`}`);
+    }
+    view.disk = this.committed.slice(0, snapshot.index);
+  }
+
+  /** The node deleted its log through `position` (its persisted state machine covers it). */
+  onCompact(id: NodeId, position: LogPosition): void {
+    const view = this.view(id);
+    const committed = this.committed[position.index - 1];
+    if (!committed || committed.term !== position.term) {
+      this.fail("Compaction Of Committed Entries Only", `${id} compacts through ${position.index}/${position.term}, committed through ${this.committed.length}`);
+    }
+    if (position.index > view.appliedIndex) this.fail("Compaction Of Applied Entries Only", `${id} compacts through ${position.index} with ${view.appliedIndex} applied`);
+  }
+
+  /** The node's state machine was replaced by a snapshot holding `payloads`: it must be the committed prefix. */
+  onSnapshotInstalled(id: NodeId, snapshot: SnapshotMeta, payloads: readonly string[]): void {
+    const view = this.view(id);
+    if (payloads.length !== snapshot.index) this.fail("Snapshot Content", `${id} installs a snapshot at ${snapshot.index} holding ${payloads.length} entries`);
+    payloads.forEach((payload, offset) => {
+      const applied = this.applied[offset];
+      if (!applied || applied.payload !== payload) {
+        this.fail("State Machine Safety", `${id} installs a snapshot whose entry ${offset + 1} is ${payload}, applied elsewhere as ${applied?.payload ?? "nothing"}`);
+      }
+    });
+    view.appliedIndex = snapshot.index;
+  }
+
+  /** A node sent `message`: Append, Heartbeat, Snapshot and TimeoutNow are only ever sent by the leader of their term. */
   onSend(message: Message): void {
-    if (message.type === MessageType.Append || message.type === MessageType.Heartbeat || message.type === MessageType.TimeoutNow) {
+    const leaderOnly = [MessageType.Append, MessageType.Heartbeat, MessageType.Snapshot, MessageType.TimeoutNow];
+    if (leaderOnly.includes(message.type)) {
       this.claimLeadership(message.term, message.from, `it sent ${MessageType[message.type]} to ${message.to}`);
     }
     if (this.options.checkDurablePromises) this.checkDurablePromise(message);
@@ -283,7 +339,8 @@ export class SafetyChecker {
         view.leaderTerm = status.term;
         view.readiesAsLeader = 0;
         const terms: number[] = [];
-        for (let index = 1; index <= status.lastIndex; index++) terms.push(core.entry(index)!.term);
+        // Compacted entries are committed: their terms are the committed ones.
+        for (let index = 1; index <= status.lastIndex; index++) terms.push(core.termAt(index) ?? this.committed[index - 1]!.term);
         this.leaderLogTerms.set(status.term, terms);
       }
     }
@@ -297,8 +354,8 @@ export class SafetyChecker {
   onQuiescent(id: NodeId, core: CoreView): void {
     const view = this.view(id);
     const lastIndex = core.lastIndex();
-    if (lastIndex !== view.disk.length || (lastIndex > 0 && core.entry(lastIndex)?.term !== view.disk[lastIndex - 1]!.term)) {
-      this.fail("Persisted = In-Memory Log", `${id} has nothing to persist but its log ends at ${lastIndex}/${core.entry(lastIndex)?.term} while its disk ends at ${view.disk.length}/${view.disk[view.disk.length - 1]?.term}`);
+    if (lastIndex !== view.disk.length || (lastIndex > 0 && core.termAt(lastIndex) !== view.disk[lastIndex - 1]!.term)) {
+      this.fail("Persisted = In-Memory Log", `${id} has nothing to persist but its log ends at ${lastIndex}/${core.termAt(lastIndex)} while its disk ends at ${view.disk.length}/${view.disk[view.disk.length - 1]?.term}`);
     }
   }
 
@@ -307,7 +364,7 @@ export class SafetyChecker {
     const view = this.view(id);
     if (core.hasReady()) return;
     this.onQuiescent(id, core);
-    for (let index = 1; index <= view.disk.length; index++) {
+    for (let index = core.status().firstIndex; index <= view.disk.length; index++) {
       const entry = core.entry(index);
       const stored = view.disk[index - 1]!;
       if (!entry || entry.term !== stored.term || entryPayload(entry) !== stored.payload) {
@@ -330,20 +387,26 @@ export class SafetyChecker {
     if (hs.term !== view.persistedTerm || hs.vote !== view.persistedVote || hs.commit !== view.persistedCommit) {
       this.fail("Restart Fidelity", `${id} loads hard state ${hs.term}/${hs.vote || "-"}/${hs.commit}, persisted ${view.persistedTerm}/${view.persistedVote || "-"}/${view.persistedCommit}`);
     }
-    if (persisted.entries.length !== view.disk.length) {
-      this.fail("Restart Fidelity", `${id} loads ${persisted.entries.length} entries, persisted ${view.disk.length}`);
+    const start = persisted.logStart;
+    const persistedLast = start.index + persisted.entries.length;
+    if (persistedLast !== view.disk.length) {
+      this.fail("Restart Fidelity", `${id} loads a log ending at ${persistedLast}, persisted ${view.disk.length}`);
+    }
+    if (start.index > 0 && view.disk[start.index - 1]?.term !== start.term) {
+      this.fail("Restart Fidelity", `${id} loads log start ${start.index}/${start.term}, persisted term ${view.disk[start.index - 1]?.term} there`);
     }
     persisted.entries.forEach((entry, offset) => {
-      const stored = view.disk[offset]!;
-      if (entry.index !== offset + 1 || entry.term !== stored.term || entryPayload(entry) !== stored.payload) {
-        this.fail("Restart Fidelity", `${id} loads ${describeEntry(entry)} where ${offset + 1}/${stored.term}:${stored.payload} was persisted`);
+      const index = start.index + offset + 1;
+      const stored = view.disk[index - 1]!;
+      if (entry.index !== index || entry.term !== stored.term || entryPayload(entry) !== stored.payload) {
+        this.fail("Restart Fidelity", `${id} loads ${describeEntry(entry)} where ${index}/${stored.term}:${stored.payload} was persisted`);
       }
     });
     const status = core.status();
-    if (status.term !== hs.term || status.vote !== hs.vote || status.lastIndex !== persisted.entries.length) {
-      this.fail("Restart Fidelity", `${id} restarts at term ${status.term}, vote ${status.vote || "-"}, last index ${status.lastIndex} from persisted ${hs.term}/${hs.vote || "-"}/${persisted.entries.length}`);
+    if (status.term !== hs.term || status.vote !== hs.vote || status.lastIndex !== persistedLast) {
+      this.fail("Restart Fidelity", `${id} restarts at term ${status.term}, vote ${status.vote || "-"}, last index ${status.lastIndex} from persisted ${hs.term}/${hs.vote || "-"}/${persistedLast}`);
     }
-    Object.assign(view, { alive: true, term: status.term, vote: status.vote, commitIndex: 0, leaderTerm: 0, appliedIndex: 0 });
+    Object.assign(view, { alive: true, term: status.term, vote: status.vote, commitIndex: 0, leaderTerm: 0, appliedIndex: persisted.applied });
     this.onStatus(id, core);
   }
 
@@ -390,7 +453,7 @@ export class SafetyChecker {
     if (record === undefined) {
       if (entry.term < prevTerm) this.fail("Log Term Order", `${id}'s ${where} has ${describeEntry(entry)} after an entry of term ${prevTerm}`);
       terms.set(entry.term, { payload, prevTerm });
-      if (payload !== "noop") {
+      if (isProposal(payload)) {
         const home = this.payloadHome.get(payload);
         const here = `${entry.index}/${entry.term}`;
         if (home !== undefined && home !== here) this.fail("Entry Uniqueness", `${id}'s ${where} has proposal ${payload} at ${here}, already at ${home}`);
@@ -442,8 +505,14 @@ export class SafetyChecker {
 
   /** The node's entry at `index` is the committed one (and by Log Matching so is everything before it). */
   private expectCommitted(id: NodeId, index: number, core: CoreView, property: string): void {
-    const entry = core.entry(index);
     const committed = this.committed[index - 1]!;
+    const logStart = core.status().firstIndex - 1;
+    if (index < logStart) return; // compacted: the state machine holds it, checked when it was installed or applied
+    if (index === logStart) {
+      if (core.termAt(index) !== committed.term) this.fail(property, `${id}'s log starts after ${index}/${core.termAt(index)}, committed is ${index}/${committed.term}`);
+      return;
+    }
+    const entry = core.entry(index);
     if (!entry || entry.term !== committed.term || entryPayload(entry) !== committed.payload) {
       this.fail(property, `${id} holds ${entry ? describeEntry(entry) : "nothing"} at index ${index}, committed is ${index}/${committed.term}:${committed.payload}`);
     }

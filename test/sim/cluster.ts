@@ -5,6 +5,7 @@
  */
 import { defaultRaftConfig, type RaftConfig } from "../../src/raft/config.js";
 import type { ProposeResult, ReadIndexResult, TransferResult } from "../../src/raft/core.js";
+import { votersMembership, type MembershipChange } from "../../src/raft/membership.js";
 import { MessageType, Role, type Message, type NodeId, type RaftStatus } from "../../src/raft/types.js";
 import { SafetyChecker, SafetyViolation, type CheckerOptions } from "./checker.js";
 import { ProposalLedger } from "./ledger.js";
@@ -15,7 +16,7 @@ import { SimNode } from "./sim-node.js";
 import { Trace } from "./trace.js";
 
 /** The raft knobs a scenario may change (identity, voters, randomness and tracing belong to the cluster). */
-export type SimRaftConfig = Omit<RaftConfig, "id" | "voters" | "random" | "trace">;
+export type SimRaftConfig = Omit<RaftConfig, "id" | "random" | "trace">;
 
 /**
  * The simulator's defaults: the production election timing, but tiny batches, pipelining windows and
@@ -31,8 +32,10 @@ export const SIM_RAFT_CONFIG: Partial<SimRaftConfig> = {
 };
 
 export interface SimClusterOptions {
-  /** Cluster size, nodes n1..nN; default 3. */
+  /** Founding members, nodes n1..nN, all voters; default 3. */
   readonly nodes?: number;
+  /** Extra nodes after the founders, started empty: they take part once added as members; default 0. */
+  readonly spares?: number;
   /** Seed of every random choice (network, faults, each node's election timer); default 1. */
   readonly seed?: number;
   /** Raft settings over SIM_RAFT_CONFIG. */
@@ -64,17 +67,20 @@ export interface ClusterStats {
   transfers: number;
   campaigns: number;
   reads: number;
+  membershipChanges: number;
 }
 
 export class SimCluster {
+  /** Every node, founders first, then spares. */
   readonly ids: readonly NodeId[];
+  readonly founders: readonly NodeId[];
   readonly network: SimNetwork;
   readonly checker: SafetyChecker;
   readonly ledger = new ProposalLedger();
   readonly trace: Trace;
   /** Drives the network and fault decisions; nodes have their own streams. */
   readonly prng: Prng;
-  readonly stats: ClusterStats = { crashes: 0, restarts: 0, partitions: 0, transfers: 0, campaigns: 0, reads: 0 };
+  readonly stats: ClusterStats = { crashes: 0, restarts: 0, partitions: 0, transfers: 0, campaigns: 0, reads: 0, membershipChanges: 0 };
   /** The nodes' base election timeout (liveness bounds are counted in these). */
   readonly electionTimeoutTicks: number;
   /** Probability that a Ready with messages hits a crash at the driver's fault point. */
@@ -93,8 +99,13 @@ export class SimCluster {
 
   constructor(options: SimClusterOptions = {}) {
     const size = options.nodes ?? 3;
-    if (!(Number.isInteger(size) && size >= 1 && size <= MAX_SIM_NODES)) throw new Error(`cluster size ${size} must be 1..${MAX_SIM_NODES}`);
-    this.ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
+    const spares = options.spares ?? 0;
+    if (!(Number.isInteger(size) && size >= 1 && size + spares <= MAX_SIM_NODES)) {
+      throw new Error(`cluster size ${size} plus ${spares} spares must be 1..${MAX_SIM_NODES}`);
+    }
+    this.ids = Array.from({ length: size + spares }, (_, i) => `n${i + 1}`);
+    this.founders = this.ids.slice(0, size);
+    const founding = votersMembership(this.founders.map((id) => ({ id, address: `sim:${id}`, voter: true })));
     this.prng = new Prng(options.seed ?? 1);
     this.trace = new Trace(options.traceCapacity, options.echo);
     this.network = new SimNetwork(this.prng.fork(), this.trace);
@@ -113,12 +124,13 @@ export class SimCluster {
     for (const id of this.ids) {
       const random = this.prng.fork();
       const config: RaftConfig = {
-        ...defaultRaftConfig(id, this.ids, () => random.next()),
+        ...defaultRaftConfig(id, () => random.next()),
         ...SIM_RAFT_CONFIG,
         ...options.config,
         trace: (line) => this.trace.add(this.tickCount, `${id} ${line}`),
       };
-      this.nodes.set(id, new SimNode(config, env, { unsafeSendBeforePersist: options.unsafeSendBeforePersist ?? false }));
+      const founder = this.founders.includes(id) ? founding : null;
+      this.nodes.set(id, new SimNode(config, env, { unsafeSendBeforePersist: options.unsafeSendBeforePersist ?? false }, founder));
     }
   }
 
@@ -281,13 +293,13 @@ export class SimCluster {
    * Durability of acknowledged writes: every proposal a client was told succeeded is applied, as that
    * very entry, by every node. Call once the cluster has settled (every node up and caught up).
    */
-  checkAcknowledgedWrites(): void {
+  checkAcknowledgedWrites(members: readonly NodeId[] = this.ids): void {
     for (const ack of this.ledger.acknowledged()) {
       const applied = this.checker.appliedAt(ack.index);
       if (applied !== `${ack.term}:${ack.payload}`) {
         throw new SafetyViolation("Durability of Acknowledged Writes", `${ack.payload} was acknowledged at ${ack.index}/${ack.term} but index ${ack.index} is applied as ${applied ?? "nothing"}`);
       }
-      for (const node of this.nodes.values()) {
+      for (const node of members.map((id) => this.node(id))) {
         if ((node.status()?.appliedIndex ?? 0) < ack.index) {
           throw new SafetyViolation("Durability of Acknowledged Writes", `${ack.payload} was acknowledged at ${ack.index} but ${node.id} has not applied it`);
         }
@@ -350,6 +362,32 @@ export class SimCluster {
     this.network.setConditions(change);
     const c = this.network.current();
     this.trace.add(this.tickCount, `network loss=${c.lossRate} dup=${c.dupRate} latency=${c.minLatencyTicks}+0..${c.maxExtraDelayTicks}`);
+  }
+
+  /** Asks the leader to change the membership; returns whether it accepted the change. */
+  changeMembership(change: MembershipChange, via: NodeId | null = this.leader()): boolean {
+    if (via === null) return false;
+    this.stats.membershipChanges++;
+    const result = this.guard(() => this.node(via).proposeMembershipChange(change));
+    this.trace.add(this.tickCount, `operator → ${via}: ${change.kind} ${change.id}: ${result.ok ? `proposed at ${result.index}` : `refused (${result.reason}${"detail" in result ? `: ${result.detail}` : ""})`}`);
+    return result.ok;
+  }
+
+  /**
+   * The members of the cluster as the leader (or else the most advanced live node) applied them: the
+   * nodes that must hold every acknowledged write.
+   */
+  members(): NodeId[] {
+    const leader = this.leader();
+    const source = leader ?? this.liveIds().sort((a, b) => this.status(b).appliedIndex - this.status(a).appliedIndex)[0];
+    if (source === undefined) return [...this.founders];
+    return this.status(source).membership.members.map((member) => member.id);
+  }
+
+  /** Compacts `id`'s log, keeping `keepEntries` applied entries (see SimNode.compact). */
+  compact(id: NodeId, keepEntries: number): void {
+    if (!this.node(id).alive) return;
+    this.guard(() => this.node(id).compact(keepEntries));
   }
 
   /** Asks the leader (or `via`) to hand leadership to `target`. */

@@ -5,7 +5,7 @@
  * each property are flagged by name.
  */
 import { describe, expect, test } from "vitest";
-import { EntryType, MessageType, NO_NODE, Role, type Entry, type RaftStatus } from "../../src/raft/types.js";
+import { EMPTY_MEMBERSHIP, EntryType, MessageType, NO_NODE, Role, type Entry, type RaftStatus } from "../../src/raft/types.js";
 import { SafetyChecker, SafetyViolation, type CoreView } from "./checker.js";
 import { proposalPayload } from "./payload.js";
 import { randomRun, RunFailure } from "./random-run.js";
@@ -49,10 +49,18 @@ function fakeCore(status: Partial<RaftStatus> & { id: string }, log: Entry[]): C
     commitIndex: 0,
     appliedIndex: 0,
     lastIndex: log.length,
+    firstIndex: 1,
+    membership: EMPTY_MEMBERSHIP,
     matchIndex: new Map(),
     ...status,
   };
-  return { status: () => full, entry: (index) => log[index - 1], lastIndex: () => log.length, hasReady: () => false };
+  return {
+    status: () => full,
+    entry: (index) => log[index - 1],
+    termAt: (index) => (index === 0 ? 0 : log[index - 1]?.term),
+    lastIndex: () => log.length,
+    hasReady: () => false,
+  };
 }
 
 function entry(index: number, term: number, seq: number | null): Entry {

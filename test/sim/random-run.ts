@@ -8,7 +8,7 @@
  */
 import { Role, type NodeId } from "../../src/raft/types.js";
 import { isSafetyViolation, type CheckerOptions } from "./checker.js";
-import { SimCluster, type SimRaftConfig } from "./cluster.js";
+import { MAX_SIM_NODES, SimCluster, type SimRaftConfig } from "./cluster.js";
 import { Prng } from "../../src/chaos/prng.js";
 
 export interface RandomRunOptions {
@@ -36,6 +36,9 @@ export interface RunStats {
   /** ReadIndex requests answered, each checked for linearizability. */
   reads: number;
   messages: number;
+  membershipChanges: number;
+  compactions: number;
+  snapshotsInstalled: number;
 }
 
 export interface RandomRunResult {
@@ -91,6 +94,11 @@ interface Profile {
    * the real driver's awaited LevelDB save does). 8 is close to the election timeout: a very slow disk.
    */
   readonly maxPersistDelayTicks: number;
+  /** Nodes beyond the founders that membership changes may add; 0 with membership changes off. */
+  readonly spares: number;
+  readonly membershipChanges: boolean;
+  /** Chance per tick that some live node compacts its log (0: never, so no snapshots are sent). */
+  readonly compactionRate: number;
   readonly description: string;
 }
 
@@ -110,12 +118,19 @@ function chooseProfile(prng: Prng, options: RandomRunOptions): Profile {
   const chaos = prng.pick([0.5, 1, 1, 2]);
   const midReadyCrashRate = options.unsafeSendBeforePersist ? 0.01 : prng.pick([0, 0.001, 0.005]);
   const maxPersistDelayTicks = prng.pick([0, 0, 1, 3, 8]);
+  // A removed node that never hears of its removal keeps campaigning; with neither Pre-Vote nor
+  // CheckQuorum its higher terms depose every leader (Raft thesis §4.2.3, "disruptive servers"), so a
+  // cluster that changes membership needs one of them (raftq runs with both). Seed 13380 showed it.
+  const membershipChanges = (config.preVote || config.checkQuorum) === true && prng.chance(0.5);
+  const spares = membershipChanges ? Math.min(prng.int(0, 2), MAX_SIM_NODES - nodes) : 0;
+  const compactionRate = prng.pick([0, 0.02, 0.1]);
   const description =
     `preVote=${config.preVote} checkQuorum=${config.checkQuorum} hb=${config.heartbeatIntervalTicks} ` +
     `batch=${config.maxEntriesPerAppend}/${config.maxBytesPerAppend}B inflight=${config.maxInflightAppends} ` +
     `apply=${config.maxEntriesPerApply} maxUncommitted=${config.maxUncommittedEntries} ` +
-    `chaos=${chaos} midReadyCrash=${midReadyCrashRate} persistDelay=0..${maxPersistDelayTicks}`;
-  return { nodes, config, chaos, midReadyCrashRate, maxPersistDelayTicks, description };
+    `chaos=${chaos} midReadyCrash=${midReadyCrashRate} persistDelay=0..${maxPersistDelayTicks} ` +
+    `membership=${membershipChanges ? `on spares=${spares}` : "off"} compaction=${compactionRate}`;
+  return { nodes, config, chaos, midReadyCrashRate, maxPersistDelayTicks, spares, membershipChanges, compactionRate, description };
 }
 
 /** Runs one seed; returns its stats or throws RunFailure carrying the seed. */
@@ -124,6 +139,7 @@ export function randomRun(options: RandomRunOptions): RandomRunResult {
   const profile = chooseProfile(prng, options);
   const cluster = new SimCluster({
     nodes: profile.nodes,
+    spares: profile.spares,
     // Its own stream, so network and timer randomness do not mirror the fault schedule's.
     seed: prng.int(0, 2 ** 31),
     config: profile.config,
@@ -140,11 +156,15 @@ export function randomRun(options: RandomRunOptions): RandomRunResult {
     const notices: ConnectionNotice[] = [];
     for (let t = 0; t < faultTicks; t++) {
       faults += injectFaults(cluster, prng, profile.chaos, notices);
+      if (profile.membershipChanges) faults += changeMembership(cluster, prng, profile.chaos);
+      if (prng.chance(profile.compactionRate) && cluster.liveIds().length > 0) {
+        cluster.compact(prng.pick(cluster.liveIds()), prng.pick([0, 2, 10, 50]));
+      }
       driveClients(cluster, prng);
       cluster.step();
     }
     healAndCheckLiveness(cluster, profile.config);
-    cluster.checkAcknowledgedWrites();
+    cluster.checkAcknowledgedWrites(cluster.members());
     cluster.audit();
   } catch (error) {
     throw new RunFailure(options.seed, profile.nodes, profile.description, error, cluster.traceTail());
@@ -164,6 +184,9 @@ export function randomRun(options: RandomRunOptions): RandomRunResult {
       acknowledged: cluster.ledger.acknowledged().length,
       reads: cluster.checker.readsServed,
       messages: cluster.network.stats.sent,
+      membershipChanges: cluster.stats.membershipChanges,
+      compactions: cluster.allNodes().reduce((sum, node) => sum + node.stats.compactions, 0),
+      snapshotsInstalled: cluster.allNodes().reduce((sum, node) => sum + node.stats.snapshotsInstalled, 0),
     },
   };
 }
@@ -249,6 +272,25 @@ function injectFaults(cluster: SimCluster, prng: Prng, chaos: number, notices: C
   return faults;
 }
 
+/**
+ * An operator at work: now and then the leader is asked to add a learner (a spare or a removed node, which
+ * the leader promotes once it caught up) or to remove a member, the leader itself included. The core
+ * refuses a change while another is pending and one that would leave no voter.
+ */
+function changeMembership(cluster: SimCluster, prng: Prng, chaos: number): number {
+  const leader = cluster.leader();
+  if (!leader || !prng.chance(0.01 * chaos)) return 0;
+  const members = cluster.status(leader).membership.members.map((member) => member.id);
+  const outsiders = cluster.ids.filter((id) => !members.includes(id));
+  if (outsiders.length > 0 && (members.length <= 2 || prng.chance(0.5))) {
+    const id = prng.pick(outsiders);
+    cluster.changeMembership({ kind: "add-learner", id, address: `sim:${id}` });
+  } else {
+    cluster.changeMembership({ kind: "remove", id: prng.pick(members) });
+  }
+  return 1;
+}
+
 /** Client traffic: single proposals, bursts, and linearizable reads, to whoever is leader. */
 function driveClients(cluster: SimCluster, prng: Prng): void {
   if (prng.chance(0.3)) cluster.propose(1);
@@ -287,8 +329,9 @@ function healAndCheckLiveness(cluster: SimCluster, config: Partial<SimRaftConfig
       const { result, payloads } = cluster.propose(1, leader);
       if (result.ok) fresh = { index: result.firstIndex, payload: payloads[0]!, leader };
     }
-    if (fresh && cluster.checker.appliedAt(fresh.index)?.endsWith(`:${fresh.payload}`) && cluster.allNodes().every((node) => (node.status()?.appliedIndex ?? 0) >= fresh!.index)) {
-      cluster.trace.add(cluster.now, `liveness: ${fresh.payload} applied on every node ${cluster.now - start} ticks after faults stopped`);
+    const members = cluster.members().map((id) => cluster.node(id));
+    if (fresh && cluster.checker.appliedAt(fresh.index)?.endsWith(`:${fresh.payload}`) && members.every((node) => (node.status()?.appliedIndex ?? 0) >= fresh!.index)) {
+      cluster.trace.add(cluster.now, `liveness: ${fresh.payload} applied on every member ${cluster.now - start} ticks after faults stopped`);
       return;
     }
     cluster.step();

@@ -1,14 +1,27 @@
 /**
  * One simulated node: a RaftCore, its MemoryRaftStorage ("disk") and the state machine it applies to. Its
  * driver follows the Ready contract exactly: persist hard state and entries in one atomic step, then send
- * the messages, then apply the committed entries in order, then advance. A crash drops the core and all it
- * had not persisted; a restart builds a new core from what the storage holds, with an empty state machine
- * that is rebuilt by applying again from index 1. Writes may take simulated time (like the real node's
- * awaited LevelDB save): the core keeps taking inputs meanwhile, and the next Ready waits for advance().
+ * the messages, then apply the committed entries in order, then advance. Like the real node's LevelDB
+ * state machine, the state machine is persisted with its applied index after every apply, so a restart
+ * replays only the log after it, and the log before it may be compacted away; a follower that needs
+ * compacted entries receives the leader's state machine with a Snapshot message. A crash drops the core
+ * and all it had not persisted. Writes may take simulated time (like the real node's awaited LevelDB
+ * save): the core keeps taking inputs meanwhile, and the next Ready waits for advance().
  */
-import { RaftCore, type ProposeResult, type ReadIndexResult, type TransferResult } from "../../src/raft/core.js";
+import { RaftCore, type MembershipChangeResult, type ProposeResult, type ReadIndexResult, type TransferResult } from "../../src/raft/core.js";
 import type { RaftConfig } from "../../src/raft/config.js";
-import type { Message, NodeId, RaftStatus, Ready } from "../../src/raft/types.js";
+import { bootstrapEntry, decodeMembership, type MembershipChange } from "../../src/raft/membership.js";
+import {
+  EMPTY_MEMBERSHIP,
+  EntryType,
+  MessageType,
+  type Membership,
+  type Message,
+  type NodeId,
+  type RaftStatus,
+  type Ready,
+  type SnapshotMessage,
+} from "../../src/raft/types.js";
 import { MemoryRaftStorage } from "../../src/storage/memory-raft-storage.js";
 import type { SafetyChecker } from "./checker.js";
 import type { ProposalLedger } from "./ledger.js";
@@ -52,13 +65,33 @@ export interface SimNodeStats {
   applied: number;
   crashes: number;
   midReadyCrashes: number;
+  compactions: number;
+  snapshotsSent: number;
+  snapshotsInstalled: number;
+}
+
+/** The simulated state machine as persisted: every payload applied, in index order, and the membership. */
+interface StateMachineDisk {
+  readonly payloads: readonly string[];
+  readonly membership: Membership;
+}
+
+/** A Snapshot message as the simulated network carries it: the sender's state machine rides along. */
+export interface SimSnapshotMessage extends SnapshotMessage {
+  readonly state: StateMachineDisk;
 }
 
 export class SimNode {
   readonly id: NodeId;
   /** The node's disk: it survives crashes. */
   readonly storage = new MemoryRaftStorage();
-  readonly stats: SimNodeStats = { readies: 0, applied: 0, crashes: 0, midReadyCrashes: 0 };
+  readonly stats: SimNodeStats = { readies: 0, applied: 0, crashes: 0, midReadyCrashes: 0, compactions: 0, snapshotsSent: 0, snapshotsInstalled: 0 };
+  /** The state machine's disk: it survives crashes, and is written after every applied batch. */
+  private stateDisk: StateMachineDisk = { payloads: [], membership: EMPTY_MEMBERSHIP };
+  /** States received with Snapshot messages, by index, until the core installs one (a newer one may come meanwhile). */
+  private readonly stagedStates = new Map<number, StateMachineDisk>();
+  /** The membership of the state machine in this life (follows applied Membership entries). */
+  private membership: Membership = EMPTY_MEMBERSHIP;
   private core: RaftCore | null;
   /** A Ready whose write is still under way (only with a persist delay); lost if the node crashes. */
   private writing: { readonly ready: Ready; readonly doneTick: number } | null = null;
@@ -67,13 +100,22 @@ export class SimNode {
   /** Counts the node's lives, so answers to a crashed life are not mistaken for answers to this one. */
   private life = 1;
 
+  /** `founders` bootstraps a new cluster (the same on every founder); null starts an empty node that joins later. */
   constructor(
     private readonly config: RaftConfig,
     private readonly env: SimNodeEnv,
     private readonly options: SimNodeOptions,
+    founders: Membership | null,
   ) {
     this.id = config.id;
-    this.core = new RaftCore(config, this.storage.loadSync());
+    if (founders) this.storage.saveSync({ hardState: { term: 0, vote: "", commit: 1 }, entries: [bootstrapEntry(founders)] });
+    this.core = new RaftCore(config, this.persistedState());
+    if (founders) env.checker.onPersist(this.id, { hardState: { term: 0, vote: "", commit: 1 }, entries: [bootstrapEntry(founders)] });
+  }
+
+  /** What a new life starts from: the Raft storage and the state machine's disk. */
+  private persistedState() {
+    return { ...this.storage.loadSync(), applied: this.stateDisk.payloads.length, membership: this.stateDisk.membership };
   }
 
   get alive(): boolean {
@@ -108,6 +150,8 @@ export class SimNode {
   /** Delivers a message; a down node loses it. */
   deliver(message: Message): void {
     if (!this.core) return;
+    // The real driver stages the whole state before handing the message to the core.
+    if (message.type === MessageType.Snapshot) this.stagedStates.set(message.snapshot.index, (message as SimSnapshotMessage).state);
     this.core.step(message);
     this.drain();
   }
@@ -121,6 +165,30 @@ export class SimNode {
 
   campaign(): void {
     this.raft().campaign();
+    this.drain();
+  }
+
+  proposeMembershipChange(change: MembershipChange): MembershipChangeResult {
+    const result = this.raft().proposeMembershipChange(change);
+    this.drain();
+    return result;
+  }
+
+  /**
+   * Takes a snapshot the way the real node does: the state machine on disk already covers the applied
+   * index, so the log through `applied - keepEntries` is deleted (storage first, then the core).
+   */
+  compact(keepEntries: number): void {
+    const core = this.raft();
+    const status = core.status();
+    const through = Math.min(status.appliedIndex, this.stateDisk.payloads.length) - keepEntries;
+    if (through < status.firstIndex) return;
+    const position = { index: through, term: core.termAt(through)! };
+    this.storage.compactSync(position);
+    core.compact(through);
+    this.env.checker.onCompact(this.id, position);
+    this.stats.compactions++;
+    this.env.trace(`${this.id} compacts its log through ${through}`);
     this.drain();
   }
 
@@ -148,6 +216,7 @@ export class SimNode {
     if (!this.core) return;
     this.core = null;
     this.writing = null;
+    this.stagedStates.clear();
     this.appliedLog = [];
     this.stats.crashes++;
     this.env.checker.onCrash(this.id);
@@ -157,11 +226,13 @@ export class SimNode {
   /** Starts a new life from exactly what the storage holds. */
   restart(): void {
     if (this.core) throw new Error(`node ${this.id} is already running`);
-    const persisted = this.storage.loadSync();
+    const persisted = this.persistedState();
     this.life++;
     this.core = new RaftCore(this.config, persisted);
+    this.appliedLog = [...this.stateDisk.payloads];
+    this.membership = this.stateDisk.membership;
     const hs = persisted.hardState;
-    this.env.trace(`${this.id} restarted: term=${hs.term} vote=${hs.vote || "-"} commit=${hs.commit} last=${persisted.entries.length}`);
+    this.env.trace(`${this.id} restarted: term=${hs.term} vote=${hs.vote || "-"} commit=${hs.commit} applied=${persisted.applied} log=${persisted.logStart.index + 1}..${persisted.logStart.index + persisted.entries.length}`);
     this.env.checker.onRestart(this.id, persisted, this.core);
     this.drain();
   }
@@ -186,7 +257,7 @@ export class SimNode {
       if (!core.hasReady()) break;
       const ready = this.startReady(core);
       if (!this.core) break; // crashed at the fault point
-      const writes = ready.hardState !== null || ready.entries.length > 0;
+      const writes = ready.snapshot !== null || ready.hardState !== null || ready.entries.length > 0;
       const delayTicks = writes ? this.env.persistDelayTicks(this.id) : 0;
       if (delayTicks > 0) {
         this.writing = { ready, doneTick: this.env.now() + delayTicks };
@@ -219,6 +290,17 @@ export class SimNode {
     return ready;
   }
 
+  /** A leader's Snapshot carries its state machine as of the snapshot (which is what it has applied). */
+  private withState(message: Message): Message {
+    if (message.type !== MessageType.Snapshot) return message;
+    if (this.appliedLog.length !== message.snapshot.index) {
+      throw new Error(`${this.id} sends a snapshot at ${message.snapshot.index} but its state machine is at ${this.appliedLog.length}`);
+    }
+    this.stats.snapshotsSent++;
+    const state: StateMachineDisk = { payloads: [...this.appliedLog], membership: this.membership };
+    return { ...message, state } as SimSnapshotMessage;
+  }
+
   /** The rest of the Ready contract once the write is done: (persist,) send, apply, advance. */
   private finishReady(core: RaftCore, ready: Ready): void {
     this.persist(ready);
@@ -227,22 +309,42 @@ export class SimNode {
       this.send(ready);
     }
     for (const entry of ready.committedEntries) {
+      // Handed out before a snapshot replaced them: the snapshot holds them already.
+      if (entry.index <= this.appliedLog.length) continue;
       this.env.checker.onApply(this.id, entry);
       this.env.ledger.onApplied(this.id, this.life, entry);
       this.appliedLog.push(entryPayload(entry));
+      if (entry.type === EntryType.Membership) this.membership = decodeMembership(entry.data);
       this.stats.applied++;
     }
+    this.stateDisk = { payloads: [...this.appliedLog], membership: this.membership };
     for (const state of ready.readStates) this.env.checker.onReadState(this.readKey(state.requestId), state);
     core.advance(ready);
     this.env.checker.onStatus(this.id, core);
   }
 
+  /** Installs the staged state for the snapshot the core accepted (in the same step as the log reset). */
+  private installSnapshot(ready: Ready): void {
+    const snapshot = ready.snapshot!;
+    const staged = this.stagedStates.get(snapshot.index);
+    if (!staged || staged.payloads.length !== snapshot.index) {
+      throw new Error(`${this.id} must install a snapshot at ${snapshot.index} but has ${staged ? `a state at ${staged.payloads.length}` : "nothing"} staged`);
+    }
+    for (const index of [...this.stagedStates.keys()]) if (index <= snapshot.index) this.stagedStates.delete(index);
+    this.appliedLog = [...staged.payloads];
+    this.membership = staged.membership;
+    this.stateDisk = staged;
+    this.stats.snapshotsInstalled++;
+    this.env.checker.onSnapshotInstalled(this.id, snapshot, staged.payloads);
+  }
+
   /** The storage write: one atomic step, checked first so a violation names the property. */
   private persist(ready: Ready): void {
-    if (ready.hardState === null && ready.entries.length === 0) return;
-    const step = { hardState: ready.hardState, entries: ready.entries };
+    if (ready.snapshot === null && ready.hardState === null && ready.entries.length === 0) return;
+    const step = { snapshot: ready.snapshot, hardState: ready.hardState, entries: ready.entries };
     this.env.checker.onPersist(this.id, step);
     this.storage.saveSync(step);
+    if (ready.snapshot) this.installSnapshot(ready);
   }
 
   /** Sends the Ready's messages; the eager ones too, for the broken driver that sends everything first. */
@@ -254,7 +356,11 @@ export class SimNode {
   private sendAll(messages: readonly Message[]): void {
     for (const message of messages) {
       this.env.checker.onSend(message);
-      this.env.send(message);
+      this.env.send(this.withState(message));
+      if (message.type === MessageType.Snapshot) {
+        // Like a real transport that finished streaming: the leader probes the follower again.
+        this.core?.snapshotStatus(message.to, true);
+      }
     }
   }
 

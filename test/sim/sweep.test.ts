@@ -1,6 +1,6 @@
 /**
- * The randomized sweep as a test: 500 seeds of random fault schedules, each ending with the liveness and
- * durability checks. A failure names the seed; `make sim SEED=<seed>` replays it with a full trace.
+ * The randomized sweep as a test: 500 seeds of random fault schedules (with membership changes, log
+ * compaction and snapshot transfers in most of them), each ending with the liveness and durability checks. A failure names the seed; `make sim SEED=<seed>` replays it with a full trace.
  */
 import { expect, test } from "vitest";
 import { randomRun, RunFailure, type RunStats } from "./random-run.js";
@@ -9,7 +9,7 @@ const SEEDS = 500;
 
 test(`randomized fault schedules: ${SEEDS} seeds pass every safety, liveness and durability check`, () => {
   const started = Date.now();
-  const total: RunStats = { ticks: 0, faults: 0, elections: 0, commits: 0, proposals: 0, acknowledged: 0, reads: 0, messages: 0 };
+  const total: RunStats = { ticks: 0, faults: 0, elections: 0, commits: 0, proposals: 0, acknowledged: 0, reads: 0, messages: 0, membershipChanges: 0, compactions: 0, snapshotsInstalled: 0 };
   // Every seed runs even after a failure, so one report lists them all (each with its replay command).
   const failures: RunFailure[] = [];
   for (let seed = 1; seed <= SEEDS; seed++) {
@@ -24,6 +24,7 @@ test(`randomized fault schedules: ${SEEDS} seeds pass every safety, liveness and
   console.log(
     `sweep: ${SEEDS} seeds, ${total.ticks} ticks, ${total.faults} faults, ${total.elections} elections, ` +
       `${total.commits} commits, ${total.acknowledged} acknowledged writes, ${total.reads} reads, ` +
+      `${total.membershipChanges} membership changes asked, ${total.compactions} compactions, ${total.snapshotsInstalled} snapshots installed, ` +
       `${failures.length} failed, ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );
   if (failures.length > 0) {
@@ -35,6 +36,9 @@ test(`randomized fault schedules: ${SEEDS} seeds pass every safety, liveness and
   }
   expect(total.elections).toBeGreaterThan(SEEDS);
   expect(total.acknowledged).toBeGreaterThan(0);
+  // The sweep must exercise membership changes, compaction and snapshot transfer, not just allow them.
+  expect(total.membershipChanges).toBeGreaterThan(SEEDS / 2);
+  expect(total.snapshotsInstalled).toBeGreaterThan(SEEDS / 10);
 }, 120_000);
 
 test("a seed replays exactly: same run, same trace", () => {

@@ -81,7 +81,7 @@ function replay(args: SweepArgs, seed: number): number {
 
 function sweep(args: SweepArgs): number {
   const started = Date.now();
-  const total: RunStats = { ticks: 0, faults: 0, elections: 0, commits: 0, proposals: 0, acknowledged: 0, reads: 0, messages: 0 };
+  const total: RunStats = { ticks: 0, faults: 0, elections: 0, commits: 0, proposals: 0, acknowledged: 0, reads: 0, messages: 0, membershipChanges: 0, compactions: 0, snapshotsInstalled: 0 };
   const progressEvery = Math.max(1, Math.floor(args.seeds / 10));
   for (let k = 0; k < args.seeds; k++) {
     const seed = args.from + k;
@@ -104,7 +104,7 @@ function summary(stats: RunStats, seeds: number, elapsedMs: number): string {
   return (
     `${seeds} seeds, ${stats.ticks} ticks, ${stats.faults} faults, ${stats.elections} elections, ` +
     `${stats.commits} commits, ${stats.acknowledged}/${stats.proposals} proposals acknowledged, ${stats.reads} reads, ` +
-    `${stats.messages} messages, ${(elapsedMs / 1000).toFixed(1)} s`
+    `${stats.messages} messages, ${stats.membershipChanges} membership changes asked, ${stats.compactions} compactions, ${stats.snapshotsInstalled} snapshots installed, ${(elapsedMs / 1000).toFixed(1)} s`
   );
 }
 

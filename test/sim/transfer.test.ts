@@ -1,6 +1,7 @@
 /** Leadership transfer: the leader hands over to a chosen follower, catching it up first if it lags. */
 import { describe, expect, test } from "vitest";
 import { Role } from "../../src/raft/types.js";
+import { isProposal } from "./payload.js";
 import { SimCluster } from "./cluster.js";
 
 const ELECTION_TIMEOUT_TICKS = 10;
@@ -20,7 +21,7 @@ describe("leadership transfer", () => {
     expect(cluster.status(target).term).toBe(term + 1);
     expect(cluster.status(leader).role).toBe(Role.Follower);
     cluster.proposeAndWait(1);
-    expect(cluster.node(target).applied().filter((p) => p !== "noop")).toHaveLength(11);
+    expect(cluster.node(target).applied().filter(isProposal)).toHaveLength(11);
   });
 
   test("to a lagging follower: the leader catches it up first, then hands over", () => {

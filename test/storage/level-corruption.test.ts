@@ -1,25 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Level } from "level";
 import { EntryType } from "../../src/raft/types.js";
+import type { LogPosition } from "../../src/raft/log.js";
 import { isStorageCorruptionError, type StorageCorruptionError } from "../../src/storage/errors.js";
-import { LevelRaftStorage, RAFT_SUBLEVEL } from "../../src/storage/level-raft-storage.js";
-import { encodeEntry, entryKey, FORMAT_VERSION_KEY, HARD_STATE_KEY } from "../../src/storage/level-records.js";
-import { entries, makeTempDir, removeDir, step } from "./helpers.js";
-
-type RawRaft = ReturnType<typeof rawRaftSublevel>;
-
-function rawRaftSublevel(root: Level<string, string>) {
-  return root.sublevel<Uint8Array, Uint8Array>(RAFT_SUBLEVEL, { keyEncoding: "view", valueEncoding: "view" });
-}
+import { LevelRaftStorage } from "../../src/storage/level-raft-storage.js";
+import { encodeEntry, encodeLogStart, entryKey, FORMAT_VERSION_KEY, HARD_STATE_KEY, LOG_START_KEY } from "../../src/storage/level-records.js";
+import { entries, entry, makeTempDir, removeDir, step, withRawRaft, type RawRaft } from "./helpers.js";
 
 /** Tampers with the closed store through a raw `level` handle, as a disk fault or a stray tool would. */
-async function tamper(dir: string, damage: (raft: RawRaft) => Promise<void>): Promise<void> {
-  const root = new Level(dir);
-  try {
-    await damage(rawRaftSublevel(root));
-  } finally {
-    await root.close();
-  }
+function tamper(dir: string, damage: (raft: RawRaft) => Promise<void>): Promise<void> {
+  return withRawRaft(dir, damage);
 }
 
 async function rawGet(raft: RawRaft, key: Uint8Array): Promise<Uint8Array> {
@@ -142,6 +131,53 @@ describe("LevelRaftStorage detects corruption", () => {
       await raft.del(entryKey(3));
     });
     expectReport(await corruptionOnOpenOrLoad(dir), 3, /at the hard state: commit 3 points past the last log index 2/);
+  });
+
+  /** Compacts the stored log through `position`, as a node does once its state machine is on disk. */
+  async function compactStored(position: LogPosition): Promise<void> {
+    const storage = await LevelRaftStorage.open(dir);
+    await storage.compact(position);
+    await storage.close();
+  }
+
+  it("a damaged log start", async () => {
+    await compactStored({ index: 2, term: 1 });
+    await tamper(dir, async (raft) => {
+      const record = Uint8Array.from(await rawGet(raft, LOG_START_KEY));
+      record[11]! ^= 0x04;
+      await raft.put(LOG_START_KEY, record);
+    });
+    expectReport(await corruptionOnOpenOrLoad(dir), null, /at the log start: log start record fails its checksum/);
+  });
+
+  it("a truncated log start", async () => {
+    await compactStored({ index: 2, term: 1 });
+    await tamper(dir, async (raft) => raft.put(LOG_START_KEY, (await rawGet(raft, LOG_START_KEY)).subarray(0, 12)));
+    expectReport(await corruptionOnOpenOrLoad(dir), null, /at the log start: log start record is 12 bytes, expected 20/);
+  });
+
+  it("a gap between the log start and the first stored entry", async () => {
+    await compactStored({ index: 2, term: 1 });
+    await tamper(dir, (raft) => raft.del(entryKey(3)));
+    expectReport(await corruptionOnOpenOrLoad(dir), 3, /at log index 3: the entry is missing \(the next stored entry is 4\): the log has a gap/);
+  });
+
+  it("a log start moved back before entries that were compacted away", async () => {
+    await compactStored({ index: 2, term: 1 });
+    await tamper(dir, (raft) => raft.put(LOG_START_KEY, encodeLogStart({ index: 1, term: 1 })));
+    expectReport(await corruptionOnOpenOrLoad(dir), 2, /at log index 2: the entry is missing \(the next stored entry is 3\): the log has a gap/);
+  });
+
+  it("an entry left behind at or before the log start", async () => {
+    await compactStored({ index: 2, term: 1 });
+    await tamper(dir, (raft) => raft.put(entryKey(2), encodeEntry(entry(2, 1))));
+    expectReport(await corruptionOnOpenOrLoad(dir), 2, /at log index 2: an entry is stored at or before the log start 2/);
+  });
+
+  it("a log start term above the term of the first entry after it", async () => {
+    await compactStored({ index: 2, term: 1 });
+    await tamper(dir, (raft) => raft.put(LOG_START_KEY, encodeLogStart({ index: 2, term: 5 })));
+    expectReport(await corruptionOnOpenOrLoad(dir), 3, /at log index 3: term 1 is below the term 5 of the entry before it/);
   });
 
   it("a missing format version next to existing Raft records", async () => {

@@ -6,9 +6,11 @@ import {
   decodeEntryKey,
   decodeFormatVersion,
   decodeHardState,
+  decodeLogStart,
   encodeEntry,
   encodeFormatVersion,
   encodeHardState,
+  encodeLogStart,
   entryKey,
 } from "../../src/storage/level-records.js";
 
@@ -25,6 +27,23 @@ describe("LevelDB record format", () => {
     const record = encodeHardState({ term: 3, vote: "n2", commit: 9 });
     expect(hex(record.subarray(4))).toBe("0000000000000003" + "0000000000000009" + "02" + hex(Buffer.from("n2")));
     expect(decodeHardState(record)).toEqual({ ok: true, value: { term: 3, vote: "n2", commit: 9 } });
+  });
+
+  it("lays out the log start as [crc32][index u64][term u64]", () => {
+    const record = encodeLogStart({ index: 2 ** 32 + 1, term: 5 });
+    expect(hex(record.subarray(4))).toBe("0000000100000001" + "0000000000000005");
+    expect(Buffer.from(record).readUInt32BE(0)).toBe(crc32(record.subarray(4)));
+    expect(decodeLogStart(record)).toEqual({ ok: true, value: { index: 2 ** 32 + 1, term: 5 } });
+  });
+
+  it("rejects every single flipped bit in a log start record, and any other length", () => {
+    const record = encodeLogStart({ index: 7, term: 3 });
+    for (let bit = 0; bit < record.byteLength * 8; bit++) {
+      const damaged = record.slice();
+      damaged[bit >> 3]! ^= 1 << (bit & 7);
+      expect(decodeLogStart(damaged).ok, `bit ${bit}`).toBe(false);
+    }
+    expect(decodeLogStart(record.subarray(0, 19))).toMatchObject({ ok: false, problem: expect.stringMatching(/19 bytes, expected 20/) });
   });
 
   it("round-trips the format version", () => {

@@ -1,0 +1,149 @@
+/**
+ * `make bench-backlog-store`: how the LevelDB queue store holds a large backlog. It fills a fresh store
+ * with MESSAGES × 100-byte messages in one queue through apply/persist (1000 messages per entry, as
+ * EnqueueBatch writes them), reports the process's RSS after a full GC, closes it, then reopens the store
+ * in a fresh child process and reports the time to open and rebuild memory, and that process's RSS.
+ *
+ *   node --expose-gc dist/src/bench/backlog-store.js --messages 1000000
+ *
+ * The child mode (--reopen <dir>) is this same script; it prints one JSON line for the parent.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { Level } from "level";
+import { encodeCommand } from "../queue/command-codec.js";
+import type { NewMessage } from "../queue/commands.js";
+import { EntryType, type Membership } from "../raft/types.js";
+import type { RootLevel } from "../storage/level-raft-storage.js";
+import { QueueStore } from "../storage/queue-store.js";
+
+const QUEUE = "backlog";
+const BODY_BYTES = 100;
+const MESSAGES_PER_ENTRY = 1000;
+const MAX_MESSAGES = 10_000_000;
+const MEMBERSHIP: Membership = { members: [{ id: "bench", address: "127.0.0.1:0", voter: true }] };
+/** The child process gets this long to open and rebuild before the bench fails. */
+const REOPEN_TIMEOUT_MS = 120_000;
+
+/** What the reopening child reports. */
+interface ReopenReport {
+  readonly openMs: number;
+  readonly rssBytes: number;
+  readonly heapBytes: number;
+  readonly ready: number;
+  readonly firstBodyBytes: number;
+}
+
+/** Resident set size after a full GC (if --expose-gc), from /proc when available. */
+function rssAfterGc(): { rssBytes: number; heapBytes: number } {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  gc?.();
+  const usage = process.memoryUsage();
+  let rssBytes = usage.rss;
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
+    if (match?.[1] !== undefined) rssBytes = Number(match[1]) * 1024;
+  } catch {
+    // Not Linux: process.memoryUsage().rss is the same figure.
+  }
+  return { rssBytes, heapBytes: usage.heapUsed + usage.external };
+}
+
+async function openRoot(dir: string): Promise<RootLevel> {
+  const root: RootLevel = new Level(dir);
+  await root.open();
+  return root;
+}
+
+/** Fills a fresh store in `dir` and returns the fill time and the memory after it. */
+async function fill(dir: string, messages: number): Promise<{ fillMs: number; rssBytes: number; heapBytes: number }> {
+  const root = await openRoot(dir);
+  const store = await QueueStore.open(root);
+  const body = new Uint8Array(BODY_BYTES).fill(42);
+  const batch: NewMessage[] = Array.from({ length: MESSAGES_PER_ENTRY }, () => ({ body, idempotencyKey: "", delayMs: 0, headers: {} }));
+  const started = performance.now();
+  const entries = Math.ceil(messages / MESSAGES_PER_ENTRY);
+  for (let index = 1; index <= entries; index++) {
+    const count = Math.min(MESSAGES_PER_ENTRY, messages - (index - 1) * MESSAGES_PER_ENTRY);
+    const data = encodeCommand({ kind: "enqueue", nowMs: index, queue: QUEUE, autoCreate: true, messages: batch.slice(0, count) });
+    const applied = store.apply({ index, term: 1, type: EntryType.Normal, data });
+    if (!applied.ok) throw applied.error;
+    await store.persist(index, MEMBERSHIP);
+  }
+  const fillMs = performance.now() - started;
+  const memory = rssAfterGc();
+  await store.close();
+  await root.close();
+  return { fillMs, ...memory };
+}
+
+/** Child mode: opens the store in `dir`, rebuilding memory, and reports. */
+async function reopen(dir: string): Promise<ReopenReport> {
+  const started = performance.now();
+  const root = await openRoot(dir);
+  const store = await QueueStore.open(root);
+  const openMs = performance.now() - started;
+  const memory = rssAfterGc();
+  const stats = store.machine.stats(QUEUE, store.machine.nowMs);
+  const ready = stats.ok ? stats.value.ready : 0;
+  // One lease and its body, to show the backlog is readable, not just counted.
+  const lease = store.apply({
+    index: store.appliedState().appliedIndex + 1,
+    term: 1,
+    type: EntryType.Normal,
+    data: encodeCommand({ kind: "lease", nowMs: store.machine.nowMs, queue: QUEUE, maxMessages: 1, visibilityTimeoutMs: 0 }),
+  });
+  const leased = lease.kind === "lease" && lease.ok ? lease.value.deliveries : [];
+  const [first] = await store.readDeliveries(leased);
+  await store.close();
+  await root.close();
+  return { openMs, ...memory, ready, firstBodyBytes: first?.body.byteLength ?? 0 };
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { messages: { type: "string", default: "1000000" }, reopen: { type: "string" } } });
+  if (values.reopen !== undefined) {
+    console.log(JSON.stringify(await reopen(values.reopen)));
+    return;
+  }
+  const messages = Number(values.messages);
+  if (!Number.isSafeInteger(messages) || messages < 1 || messages > MAX_MESSAGES) {
+    throw new Error(`--messages ${values.messages} is out of range: use an integer from 1 to ${MAX_MESSAGES}`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), "raftq-backlog-store-"));
+  try {
+    console.log(`filling a queue store with ${messages} × ${BODY_BYTES}-byte messages (${MESSAGES_PER_ENTRY} per entry) in ${dir}`);
+    const filled = await fill(dir, messages);
+    console.log(`fill: ${(filled.fillMs / 1000).toFixed(1)} s (${Math.round(messages / (filled.fillMs / 1000))} msg/s)`);
+    console.log(`after fill, GC'd: RSS ${megabytes(filled.rssBytes)}, JS heap + external ${megabytes(filled.heapBytes)}`);
+
+    const child = spawnSync(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), "--reopen", dir], {
+      encoding: "utf8",
+      timeout: REOPEN_TIMEOUT_MS,
+    });
+    if (child.status !== 0) throw new Error(`the reopening process failed (status ${child.status}): ${child.stderr}`);
+    const report = JSON.parse(child.stdout.trim().split("\n").at(-1) ?? "{}") as ReopenReport;
+    console.log(`restart (fresh process): open + rebuild ${(report.openMs / 1000).toFixed(2)} s`);
+    console.log(`after restart, GC'd: RSS ${megabytes(report.rssBytes)}, JS heap + external ${megabytes(report.heapBytes)}`);
+    console.log(`  ${(report.heapBytes / messages).toFixed(1)} bytes of JS heap + external per message (process baseline included)`);
+    if (report.ready !== messages) throw new Error(`the reopened store holds ${report.ready} ready messages, expected ${messages}`);
+    if (report.firstBodyBytes !== BODY_BYTES) throw new Error(`the first leased body has ${report.firstBodyBytes} bytes, expected ${BODY_BYTES}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exitCode = 1;
+});

@@ -1,0 +1,101 @@
+/**
+ * The seam between the queue state machine and where its state is kept. The state machine keeps only
+ * delivery bookkeeping in memory and reports every durable change here, in apply order; bodies and headers
+ * go here at enqueue and are read back here when a lease is answered. The durable implementation buffers
+ * the changes until the node persists them (src/storage/queue-write-buffer.ts); MemoryQueueStorage keeps
+ * bodies in a Map for unit tests of the queue logic.
+ */
+import type { MessageMeta } from "./message-meta.js";
+import type { QueueSettings } from "./settings.js";
+
+/** A message's body and headers, as stored once per message and shared by its dead-lettered copy. */
+export interface StoredBody {
+  readonly body: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** Everything about one queue except its messages and idempotency keys. */
+export interface QueueRecord {
+  readonly name: string;
+  readonly incarnation: number;
+  readonly settings: QueueSettings;
+  readonly nextId: number;
+  readonly enqueuedTotal: number;
+  readonly ackedTotal: number;
+  readonly deadLetteredTotal: number;
+  readonly purgedTotal: number;
+}
+
+/** The state machine's own counters. */
+export interface MachineRecord {
+  /** Log time: the largest nowMs applied so far. */
+  readonly lastNowMs: number;
+  /** Queues ever created; numbers each queue's incarnation. */
+  readonly createdTotal: number;
+  /** The body id the next new message gets. */
+  readonly nextBodyId: number;
+}
+
+/** One remembered idempotency key of a queue. */
+export interface DedupRecord {
+  readonly key: string;
+  /** The id first enqueued under the key. */
+  readonly id: number;
+  readonly expiresAtMs: number;
+}
+
+/** Receives the state machine's durable changes, and serves the bodies it does not hold. */
+export interface QueueStorage {
+  /** Queue `name` was created or changed (settings or counters); its record is read when persisted. */
+  queueChanged(name: string): void;
+  /** A queue incarnation was deleted: its record and these idempotency keys go (its messages via messagesDropped). */
+  queueDropped(name: string, incarnation: number, dedupKeys: readonly string[]): void;
+  /** A message was added or its bookkeeping changed. */
+  messageChanged(incarnation: number, meta: MessageMeta): void;
+  /** A message left its queue (its body goes separately, unless dead-lettering keeps it). */
+  messageRemoved(incarnation: number, id: number): void;
+  /** Many messages and their bodies went at once (purge, queue deletion); the arrays are index-aligned. */
+  messagesDropped(incarnation: number, ids: Float64Array, bodyIds: Float64Array): void;
+  /** A new message's body and headers. */
+  bodyAdded(bodyId: number, body: StoredBody): void;
+  /** A body no message refers to any more. */
+  bodyRemoved(bodyId: number): void;
+  dedupRemembered(incarnation: number, record: DedupRecord): void;
+  dedupForgotten(incarnation: number, key: string): void;
+  /** The bodies of `bodyIds`, by position; undefined where a body is gone. */
+  readBodies(bodyIds: readonly number[]): Promise<(StoredBody | undefined)[]>;
+}
+
+/** QueueStorage that keeps bodies in memory and forgets everything else (tests of the queue logic). */
+export class MemoryQueueStorage implements QueueStorage {
+  private readonly bodies = new Map<number, StoredBody>();
+
+  /** Number of bodies held (a test checks none leak). */
+  get bodyCount(): number {
+    return this.bodies.size;
+  }
+
+  queueChanged(): void {}
+  queueDropped(): void {}
+  messageChanged(): void {}
+  messageRemoved(): void {}
+  dedupRemembered(): void {}
+  dedupForgotten(): void {}
+
+  messagesDropped(_incarnation: number, _ids: Float64Array, bodyIds: Float64Array): void {
+    for (const bodyId of bodyIds) this.bodies.delete(bodyId);
+  }
+
+  bodyAdded(bodyId: number, body: StoredBody): void {
+    if (this.bodies.has(bodyId)) throw new Error(`body ${bodyId} added twice: body ids must be unique`);
+    this.bodies.set(bodyId, body);
+  }
+
+  bodyRemoved(bodyId: number): void {
+    this.bodies.delete(bodyId);
+  }
+
+  readBodies(bodyIds: readonly number[]): Promise<(StoredBody | undefined)[]> {
+    return Promise.resolve(bodyIds.map((bodyId) => this.bodies.get(bodyId)));
+  }
+}

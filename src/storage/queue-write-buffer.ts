@@ -1,0 +1,152 @@
+/**
+ * The QueueStorage of a node: it collects the state machine's changes between two persists and writes
+ * them as one LevelDB batch, and serves bodies from those collected changes first, then from disk. Until a
+ * batch is written its bodies stay in memory; once written, memory holds none.
+ */
+import type { AbstractChainedBatch } from "abstract-level";
+import type { MessageMeta } from "../queue/message-meta.js";
+import type { DedupRecord, QueueRecord, QueueStorage, StoredBody } from "../queue/queue-storage.js";
+import {
+  bodyKey,
+  decodeBody,
+  dedupKey,
+  encodeBody,
+  encodeDedup,
+  encodeJson,
+  encodeMeta,
+  messageKey,
+  queueKey,
+  type GenerationSublevel,
+} from "./queue-keys.js";
+
+/** Many messages (purge, queue deletion) or idempotency keys (queue deletion) dropped at once. */
+type BulkDrop =
+  | { readonly kind: "messages"; readonly incarnation: number; readonly ids: Float64Array; readonly bodyIds: Float64Array }
+  | { readonly kind: "dedup"; readonly incarnation: number; readonly keys: readonly string[] };
+
+/** The changes of one batch: keyed writes (the last one per key wins), bulk drops, queues to re-record. */
+class PendingChanges {
+  /** Key -> new value, or null to delete. */
+  readonly writes = new Map<string, Uint8Array | null>();
+  readonly drops: BulkDrop[] = [];
+  readonly dirtyQueues = new Set<string>();
+
+  /** What this batch says about `key`: a value, null (deleted), or undefined (not touched). */
+  lookup(key: string): Uint8Array | null | undefined {
+    return this.writes.get(key);
+  }
+}
+
+/** Reads the current persisted record of a queue when a batch is written. */
+export type QueueRecordSource = (name: string) => QueueRecord | undefined;
+
+/** Collects changes for the next persist and reads bodies through them. */
+export class QueueWriteBuffer implements QueueStorage {
+  private pending = new PendingChanges();
+  /** The changes being written right now: still the freshest truth for reads until the write lands. */
+  private writing: PendingChanges | undefined;
+
+  /** `generation` is the sublevel of the current state, replaced when a snapshot is installed. */
+  constructor(public generation: GenerationSublevel) {}
+
+  queueChanged(name: string): void {
+    this.pending.dirtyQueues.add(name);
+  }
+
+  queueDropped(name: string, incarnation: number, dedupKeys: readonly string[]): void {
+    this.pending.dirtyQueues.add(name);
+    if (dedupKeys.length > 0) this.pending.drops.push({ kind: "dedup", incarnation, keys: dedupKeys });
+  }
+
+  messageChanged(incarnation: number, meta: MessageMeta): void {
+    this.pending.writes.set(messageKey(incarnation, meta.id), encodeMeta(meta));
+  }
+
+  messageRemoved(incarnation: number, id: number): void {
+    this.pending.writes.set(messageKey(incarnation, id), null);
+  }
+
+  messagesDropped(incarnation: number, ids: Float64Array, bodyIds: Float64Array): void {
+    if (ids.length > 0) this.pending.drops.push({ kind: "messages", incarnation, ids, bodyIds });
+  }
+
+  bodyAdded(bodyId: number, body: StoredBody): void {
+    this.pending.writes.set(bodyKey(bodyId), encodeBody(body));
+  }
+
+  bodyRemoved(bodyId: number): void {
+    this.pending.writes.set(bodyKey(bodyId), null);
+  }
+
+  dedupRemembered(incarnation: number, record: DedupRecord): void {
+    this.pending.writes.set(dedupKey(incarnation, record.key), encodeDedup(record));
+  }
+
+  dedupForgotten(incarnation: number, key: string): void {
+    this.pending.writes.set(dedupKey(incarnation, key), null);
+  }
+
+  async readBodies(bodyIds: readonly number[]): Promise<(StoredBody | undefined)[]> {
+    const keys = bodyIds.map(bodyKey);
+    const found: (Uint8Array | null | undefined)[] = keys.map(
+      (key) => this.pending.lookup(key) ?? this.writing?.lookup(key),
+    );
+    const missing = keys.filter((_, index) => found[index] === undefined);
+    const fromDisk = missing.length === 0 ? [] : await this.generation.getMany(missing);
+    let next = 0;
+    return found.map((value) => {
+      const bytes = value === undefined ? fromDisk[next++] : value;
+      return bytes === undefined || bytes === null ? undefined : decodeBody(bytes);
+    });
+  }
+
+  /**
+   * Writes everything changed since the last call, plus `extra` puts (machine and applied records), in one
+   * batch on the current generation. Keyed writes go first, bulk drops after: a dropped key is never
+   * written again (ids, incarnations and body ids are never reused), so the drops win.
+   */
+  async write(queueRecordOf: QueueRecordSource, extra: ReadonlyMap<string, Uint8Array>): Promise<void> {
+    const changes = this.pending;
+    this.pending = new PendingChanges();
+    this.writing = changes;
+    // A chained batch gathers the operations in native memory, not in one JS object per operation.
+    const batch = this.generation.batch();
+    try {
+      for (const [key, value] of changes.writes) {
+        if (value === null) batch.del(key);
+        else batch.put(key, value);
+      }
+      for (const drop of changes.drops) dropInto(batch, drop);
+      for (const name of changes.dirtyQueues) {
+        const record = queueRecordOf(name);
+        if (record === undefined) batch.del(queueKey(name));
+        else batch.put(queueKey(name), encodeJson(record));
+      }
+      for (const [key, value] of extra) batch.put(key, value);
+      // A failed write leaves memory ahead of disk; the node must stop (the log still holds the entries).
+      await batch.write();
+    } catch (error) {
+      // Frees the native batch if building it failed (closing a written batch again does nothing).
+      await batch.close().catch(() => undefined);
+      throw error;
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  /** Forgets every unwritten change (the state they describe was replaced by an installed snapshot). */
+  discard(): void {
+    this.pending = new PendingChanges();
+  }
+}
+
+function dropInto(batch: AbstractChainedBatch<GenerationSublevel, string, Uint8Array>, drop: BulkDrop): void {
+  if (drop.kind === "dedup") {
+    for (const key of drop.keys) batch.del(dedupKey(drop.incarnation, key));
+    return;
+  }
+  drop.ids.forEach((id, index) => {
+    batch.del(messageKey(drop.incarnation, id));
+    batch.del(bodyKey(drop.bodyIds[index] as number));
+  });
+}
