@@ -56,6 +56,20 @@ chaos: build
 bench: build
 	node --enable-source-maps dist/src/bench/run.js --seconds $(or $(BENCH_SECONDS),5) --runs $(or $(RUNS),3)
 
+## bench-backlog: a fresh local 3-node cluster filled with MESSAGES=1000000 × 100-byte messages: fill rate, each
+## node's RSS and data dir, a follower's restart time, a --join node's catch-up time; PASS/FAIL against the
+## targets (300 MB RSS, 10 s restart); JSON in .work/bench/backlog.json. KEYS=0 sends no idempotency keys.
+.PHONY: bench-backlog
+bench-backlog: build
+	node --enable-source-maps dist/src/bench/backlog.js --messages $(or $(MESSAGES),1000000) --churn 0 $(if $(filter 0,$(KEYS)),--no-idempotency-keys,)
+
+## bench-churn: CHURN=1000000 messages enqueued and acked through a fresh 3-node cluster while each node's data
+## dir is sampled; exits 1 if a final data dir exceeds a limit that does not grow with CHURN; JSON in
+## .work/bench/churn.json. KEYS=0 sends no idempotency keys.
+.PHONY: bench-churn
+bench-churn: build
+	node --enable-source-maps dist/src/bench/backlog.js --messages 0 --churn $(or $(CHURN),1000000) $(if $(filter 0,$(KEYS)),--no-idempotency-keys,)
+
 ## bench-backlog-store: fills a LevelDB queue store with MESSAGES=1000000 × 100-byte messages, prints RSS,
 ## then times a restart (open + rebuild) in a fresh process and prints its RSS (about a minute).
 .PHONY: bench-backlog-store

@@ -2,14 +2,17 @@
  * `make bench-backlog-store`: how the LevelDB queue store holds a large backlog. It fills a fresh store
  * with MESSAGES × 100-byte messages in one queue through apply/persist (1000 messages per entry, as
  * EnqueueBatch writes them), reports the process's RSS after a full GC, closes it, then reopens the store
- * in a fresh child process and reports the time to open and rebuild memory, and that process's RSS.
+ * in a fresh child process and reports the time to open and rebuild memory, that process's RSS and its
+ * peak RSS while rebuilding. With --keys every message carries its own idempotency key (a UUID, as the
+ * SDK sends by default), all within the dedup window, so the restart also rebuilds the dedup index.
  *
- *   node --expose-gc dist/src/bench/backlog-store.js --messages 1000000
+ *   node --expose-gc dist/src/bench/backlog-store.js --messages 1000000 [--keys]
  *
  * The child mode (--reopen <dir>) is this same script; it prints one JSON line for the parent.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -35,6 +38,8 @@ interface ReopenReport {
   readonly openMs: number;
   readonly rssBytes: number;
   readonly heapBytes: number;
+  /** The most RSS the process ever held, through open and rebuild. */
+  readonly peakRssBytes: number;
   readonly ready: number;
   readonly firstBodyBytes: number;
 }
@@ -62,16 +67,17 @@ async function openRoot(dir: string): Promise<RootLevel> {
 }
 
 /** Fills a fresh store in `dir` and returns the fill time and the memory after it. */
-async function fill(dir: string, messages: number): Promise<{ fillMs: number; rssBytes: number; heapBytes: number }> {
+async function fill(dir: string, messages: number, keys: boolean): Promise<{ fillMs: number; rssBytes: number; heapBytes: number }> {
   const root = await openRoot(dir);
   const store = await QueueStore.open(root);
   const body = new Uint8Array(BODY_BYTES).fill(42);
-  const batch: NewMessage[] = Array.from({ length: MESSAGES_PER_ENTRY }, () => ({ body, idempotencyKey: "", delayMs: 0, headers: {} }));
+  const messageOf = (): NewMessage => ({ body, idempotencyKey: keys ? randomUUID() : "", delayMs: 0, headers: {} });
   const started = performance.now();
   const entries = Math.ceil(messages / MESSAGES_PER_ENTRY);
   for (let index = 1; index <= entries; index++) {
     const count = Math.min(MESSAGES_PER_ENTRY, messages - (index - 1) * MESSAGES_PER_ENTRY);
-    const data = encodeCommand({ kind: "enqueue", nowMs: index, queue: QUEUE, autoCreate: true, messages: batch.slice(0, count) });
+    const batch = Array.from({ length: count }, messageOf);
+    const data = encodeCommand({ kind: "enqueue", nowMs: index, queue: QUEUE, autoCreate: true, messages: batch });
     const applied = store.apply({ index, term: 1, type: EntryType.Normal, data });
     if (!applied.ok) throw applied.error;
     await store.persist(index, MEMBERSHIP);
@@ -89,6 +95,7 @@ async function reopen(dir: string): Promise<ReopenReport> {
   const root = await openRoot(dir);
   const store = await QueueStore.open(root);
   const openMs = performance.now() - started;
+  const peakRssBytes = process.resourceUsage().maxRSS * 1024;
   const memory = rssAfterGc();
   const stats = store.machine.stats(QUEUE, store.machine.nowMs);
   const ready = stats.ok ? stats.value.ready : 0;
@@ -103,7 +110,12 @@ async function reopen(dir: string): Promise<ReopenReport> {
   const [first] = await store.readDeliveries(leased);
   await store.close();
   await root.close();
-  return { openMs, ...memory, ready, firstBodyBytes: first?.body.byteLength ?? 0 };
+  return { openMs, ...memory, peakRssBytes, ready, firstBodyBytes: first?.body.byteLength ?? 0 };
+}
+
+/** Bytes of the files directly in `dir` (a LevelDB directory is flat). */
+function directoryBytes(dir: string): number {
+  return readdirSync(dir).reduce((total, name) => total + statSync(join(dir, name)).size, 0);
 }
 
 function megabytes(bytes: number): string {
@@ -111,7 +123,9 @@ function megabytes(bytes: number): string {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { messages: { type: "string", default: "1000000" }, reopen: { type: "string" } } });
+  const { values } = parseArgs({
+    options: { messages: { type: "string", default: "1000000" }, keys: { type: "boolean", default: false }, reopen: { type: "string" } },
+  });
   if (values.reopen !== undefined) {
     console.log(JSON.stringify(await reopen(values.reopen)));
     return;
@@ -122,8 +136,9 @@ async function main(): Promise<void> {
   }
   const dir = mkdtempSync(join(tmpdir(), "raftq-backlog-store-"));
   try {
-    console.log(`filling a queue store with ${messages} × ${BODY_BYTES}-byte messages (${MESSAGES_PER_ENTRY} per entry) in ${dir}`);
-    const filled = await fill(dir, messages);
+    const keyed = values.keys ? ", each with an idempotency key" : "";
+    console.log(`filling a queue store with ${messages} × ${BODY_BYTES}-byte messages${keyed} (${MESSAGES_PER_ENTRY} per entry) in ${dir}`);
+    const filled = await fill(dir, messages, values.keys);
     console.log(`fill: ${(filled.fillMs / 1000).toFixed(1)} s (${Math.round(messages / (filled.fillMs / 1000))} msg/s)`);
     console.log(`after fill, GC'd: RSS ${megabytes(filled.rssBytes)}, JS heap + external ${megabytes(filled.heapBytes)}`);
 
@@ -135,6 +150,7 @@ async function main(): Promise<void> {
     const report = JSON.parse(child.stdout.trim().split("\n").at(-1) ?? "{}") as ReopenReport;
     console.log(`restart (fresh process): open + rebuild ${(report.openMs / 1000).toFixed(2)} s`);
     console.log(`after restart, GC'd: RSS ${megabytes(report.rssBytes)}, JS heap + external ${megabytes(report.heapBytes)}`);
+    console.log(`  peak RSS during open + rebuild ${megabytes(report.peakRssBytes)}; data dir ${megabytes(directoryBytes(dir))}`);
     console.log(`  ${(report.heapBytes / messages).toFixed(1)} bytes of JS heap + external per message (process baseline included)`);
     if (report.ready !== messages) throw new Error(`the reopened store holds ${report.ready} ready messages, expected ${messages}`);
     if (report.firstBodyBytes !== BODY_BYTES) throw new Error(`the first leased body has ${report.firstBodyBytes} bytes, expected ${BODY_BYTES}`);

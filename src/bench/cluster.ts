@@ -1,12 +1,13 @@
 /**
  * The cluster under benchmark: 3 `raftq serve` processes on free 127.0.0.1 ports, fresh data directories
- * under the run's temp directory, clients dialling the nodes directly (no proxies). Every wait polls
- * Cluster.Status with a deadline; `close()` SIGKILLs every node.
+ * under the run's temp directory, clients dialling the nodes directly (no proxies). A node can be stopped
+ * gracefully and restarted, and a new one can join with --join. Every wait polls Cluster.Status with a
+ * deadline; `close()` SIGKILLs every node.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { NodeProcess } from "../chaos/node-process.js";
+import { NodeProcess, type ProcessExit } from "../chaos/node-process.js";
 import { connect, type NodeStatus, type RaftqClient } from "../client/index.js";
 import { formatPeers } from "../server/peers.js";
 
@@ -14,6 +15,8 @@ import { formatPeers } from "../server/peers.js";
 const READY_TIMEOUT_MS = 30_000;
 /** Longest wait for a SIGKILLed node to be reaped. */
 const KILL_EXIT_TIMEOUT_MS = 5_000;
+/** Longest wait for a SIGTERMed node to stop (it may hand over leadership and drain calls first). */
+const STOP_EXIT_TIMEOUT_MS = 30_000;
 /** Deadline of one Status call. */
 const STATUS_TIMEOUT_MS = 1_000;
 const POLL_INTERVAL_MS = 50;
@@ -24,11 +27,28 @@ export interface Leadership {
   readonly term: number;
 }
 
+/** How to start a bench cluster. */
+export interface BenchClusterOptions {
+  /** One node per port, n1..nN. */
+  readonly ports: readonly number[];
+  /** The run's temp directory: data in <root>/data/<id>, output in <root>/logs/<id>.log. */
+  readonly root: string;
+  /** The built CLI entry point the nodes run. */
+  readonly cliMain: string;
+  /** Extra `raftq serve` flags for every node (including ones that join later), e.g. ["--snapshot-entries", "500"]. */
+  readonly extraArgs?: readonly string[];
+  /** The nodes' --log-level (default "warn"; "info" also logs elections, compactions and snapshots). */
+  readonly logLevel?: string;
+}
+
 /** A running 3-node (or n-node) cluster. */
 export class BenchCluster {
   private readonly statusClient: RaftqClient;
 
-  private constructor(private readonly nodes: ReadonlyMap<string, NodeProcess>) {
+  private constructor(
+    private readonly nodes: Map<string, NodeProcess>,
+    private readonly options: BenchClusterOptions,
+  ) {
     this.statusClient = connect({
       addresses: this.addresses,
       timeoutMs: STATUS_TIMEOUT_MS,
@@ -39,20 +59,13 @@ export class BenchCluster {
   }
 
   /** Starts one node per port, n1..nN, and resolves once they agree on a leader. */
-  static async start(options: { ports: readonly number[]; root: string; cliMain: string }): Promise<BenchCluster> {
+  static async start(options: BenchClusterOptions): Promise<BenchCluster> {
     const ids = options.ports.map((_, index) => `n${index + 1}`);
     const addressOf = (index: number): string => `127.0.0.1:${options.ports[index]}`;
     const peers = formatPeers(new Map(ids.map((id, index) => [id, addressOf(index)])));
     mkdirSync(join(options.root, "logs"), { recursive: true });
-    const nodes = new Map(
-      ids.map((id, index) => {
-        const dataDir = join(options.root, "data", id);
-        const args = ["--id", id, "--listen", addressOf(index), "--peers", peers, "--data-dir", dataDir, "--log-level", "warn"];
-        const logFile = join(options.root, "logs", `${id}.log`);
-        return [id, new NodeProcess({ id, address: addressOf(index), dataDir, logFile, cliMain: options.cliMain, args })];
-      }),
-    );
-    const cluster = new BenchCluster(nodes);
+    const nodes = new Map(ids.map((id, index) => [id, nodeProcess(options, id, addressOf(index), ["--peers", peers])]));
+    const cluster = new BenchCluster(nodes, options);
     try {
       await Promise.all(ids.map((id) => cluster.restart(id)));
       await cluster.stableLeader();
@@ -78,6 +91,27 @@ export class BenchCluster {
     return this.node(id).spec.logFile;
   }
 
+  /** A node's data directory. */
+  dataDir(id: string): string {
+    return this.node(id).spec.dataDir;
+  }
+
+  /** The process id of a running node; undefined while it is down. */
+  pid(id: string): number | undefined {
+    return this.node(id).pid;
+  }
+
+  /**
+   * Adds node `id` on `port` with an empty data directory, started with --join naming every current
+   * node, and resolves once it answers Cluster.Status; the cluster then adds it as a learner and promotes it.
+   */
+  async join(id: string, port: number): Promise<void> {
+    if (this.nodes.has(id)) throw new Error(`node "${id}" is already in the bench cluster: pick a new id`);
+    const joinAddresses = this.addresses.join(",");
+    this.nodes.set(id, nodeProcess(this.options, id, `127.0.0.1:${port}`, ["--join", joinAddresses]));
+    await this.restart(id);
+  }
+
   /** Starts a node that is down (same port and data); resolves once it answers Cluster.Status. */
   async restart(id: string): Promise<void> {
     const node = this.node(id);
@@ -86,6 +120,12 @@ export class BenchCluster {
       if (node.state === "down") throw new Error(`node ${id} exited while starting; see ${node.spec.logFile}`);
       return (await this.status(id)) !== undefined;
     });
+  }
+
+  /** SIGTERM: a graceful stop. Resolves with how the process exited once it is gone. */
+  async stop(id: string): Promise<ProcessExit | undefined> {
+    const node = this.node(id);
+    return node.signal("SIGTERM") ? node.exited(STOP_EXIT_TIMEOUT_MS) : node.lastExit;
   }
 
   /** SIGKILL: a crash. Resolves once the process is gone. */
@@ -115,6 +155,23 @@ export class BenchCluster {
     });
   }
 
+  /** Waits until every running node has applied the leader's commit index; resolves with that index. */
+  async allApplied(timeoutMs = READY_TIMEOUT_MS): Promise<number> {
+    let last = "no answers yet";
+    return this.poll(
+      () => `every running node to apply the leader's commit index (last seen: ${last})`,
+      async () => {
+        const running = this.ids.filter((id) => this.node(id).state === "running");
+        const statuses = await Promise.all(running.map((id) => this.status(id)));
+        last = statuses.map((s, index) => (s ? `${s.nodeId} ${s.role} applied ${s.appliedIndex}/${s.commitIndex}` : `${running[index]} no answer`)).join("; ");
+        const leader = statuses.find((status) => status?.role === "leader");
+        if (leader === undefined) return undefined;
+        return statuses.every((status) => status !== undefined && status.appliedIndex >= leader.commitIndex) ? leader.commitIndex : undefined;
+      },
+      timeoutMs,
+    );
+  }
+
   /** SIGKILLs every node and closes the status client. */
   async close(): Promise<void> {
     this.statusClient.close();
@@ -131,14 +188,22 @@ export class BenchCluster {
     return node;
   }
 
-  /** Polls `probe` until it returns a value (not undefined/false), for at most READY_TIMEOUT_MS. */
-  private async poll<T>(what: string | (() => string), probe: () => Promise<T | undefined | false>): Promise<T> {
-    const deadline = Date.now() + READY_TIMEOUT_MS;
+  /** Polls `probe` every 50 ms until it returns a value (not undefined/false), for at most `timeoutMs`. */
+  async poll<T>(what: string | (() => string), probe: () => Promise<T | undefined | false>, timeoutMs = READY_TIMEOUT_MS): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const value = await probe();
       if (value !== undefined && value !== false) return value;
-      if (Date.now() >= deadline) throw new Error(`timed out after ${READY_TIMEOUT_MS} ms waiting for ${typeof what === "string" ? what : what()}`);
+      if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === "string" ? what : what()}`);
       await sleep(POLL_INTERVAL_MS);
     }
   }
+}
+
+/** A node of the cluster: data in <root>/data/<id>, output in <root>/logs/<id>.log; `membership` is --peers or --join. */
+function nodeProcess(options: BenchClusterOptions, id: string, address: string, membership: readonly string[]): NodeProcess {
+  const dataDir = join(options.root, "data", id);
+  const logFile = join(options.root, "logs", `${id}.log`);
+  const args = ["--id", id, "--listen", address, ...membership, "--data-dir", dataDir, "--log-level", options.logLevel ?? "warn", ...(options.extraArgs ?? [])];
+  return new NodeProcess({ id, address, dataDir, logFile, cliMain: options.cliMain, args });
 }

@@ -2,8 +2,9 @@
  * What a benchmark run produced, and how it is told: the results table with ratios to the bare limits, the
  * failover and election figures, the targets of the issue, the JSON record and docs/benchmarks.md.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { PROTO_DIR } from "../protocol/proto-files.js";
 import { ELECTION_POLL_INTERVAL_MS, type ElectionCount } from "./elections.js";
 import type { Machine } from "./machine.js";
 import { spread, type Spread } from "./stats.js";
@@ -208,6 +209,7 @@ export function renderDoc(results: BenchResults): string {
     "killed when it ends, fails or is interrupted (Ctrl-C). Node logs stay in the printed temp dir when a run fails.",
     "The machine's load matters: compare ratios, not absolute numbers, between machines or busy moments.",
     "",
+    ...handKeptFindings(),
   ].join("\n");
 }
 
@@ -232,4 +234,10 @@ function spreadOf(series: Series, field: "latencyMsP50" | "latencyMsP99"): Sprea
 /** Run i of `series` divided by run i of `bare`. */
 function ratioSpread(series: Series, bare: Series): Spread {
   return spread(series.runs.map((run, index) => run.messagesPerSecond / (bare.runs[index]?.messagesPerSecond ?? Number.NaN)));
+}
+
+/** The hand-written profile findings (docs/performance-findings.md), which a rewrite must keep. */
+function handKeptFindings(): string[] {
+  const path = join(dirname(PROTO_DIR), "docs", "performance-findings.md");
+  return existsSync(path) ? [readFileSync(path, "utf8").trimEnd(), ""] : [];
 }

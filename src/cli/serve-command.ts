@@ -25,6 +25,7 @@ interface ServeFlags {
   snapshotEntries: string;
   snapshotBytes: string;
   retainEntries: string;
+  retainBytes: string;
   dial?: string;
   join?: string;
   advertise?: string;
@@ -45,18 +46,19 @@ function nonNegativeInt(flag: string, value: string): number {
   return parsed;
 }
 
-/** Who a node started with --join is: its --id, and as its only known peer itself at its advertised address. */
-function joiningIdentity(flags: ServeFlags): NodeIdentity {
+/** Who a node started with --join is: its --id, as its only known peer itself at its advertised address, and the --join addresses. */
+function joiningIdentity(flags: ServeFlags, join: string): NodeIdentity {
   if (flags.id === undefined) throw new Error("--join needs --id (RAFTQ_ID): the id the new node is to have in the cluster");
   if (flags.peers !== undefined) throw new Error("--join and --peers exclude each other: a joining node learns the members from the cluster");
   const problem = nodeIdProblem(flags.id);
   if (problem) throw new Error(problem);
-  for (const address of flags.join?.split(",") ?? []) {
-    const joinProblem = addressProblem(address.trim());
+  const addresses = join.split(",").map((address) => address.trim());
+  for (const address of addresses) {
+    const joinProblem = addressProblem(address);
     if (joinProblem) throw new Error(`--join: ${joinProblem}`);
   }
   const advertise = advertisedAddress(flags.listen, flags.advertise, () => flags.hostname ?? hostname());
-  return { id: flags.id, peers: new Map([[flags.id, advertise]]) };
+  return { id: flags.id, peers: new Map([[flags.id, advertise]]), join: addresses };
 }
 
 /** `raftq serve`: runs one node in the foreground until SIGTERM or SIGINT. */
@@ -95,11 +97,19 @@ export function registerServeCommand(program: Command): void {
         .default(String(DEFAULT_COMPACTION.retainEntries)),
     )
     .addOption(
+      new Option("--retain-bytes <n>", "...and at most this many bytes of them")
+        .env("RAFTQ_RETAIN_BYTES")
+        .default(String(DEFAULT_COMPACTION.retainBytes)),
+    )
+    .addOption(
       new Option("--join <address>", "join a running cluster through any of its nodes (host:port, comma-separated for several) instead of --peers")
         .env("RAFTQ_JOIN"),
     )
     .addOption(
-      new Option("--advertise <host:port>", "with --join: the address the cluster reaches this node at (default: --listen, with 0.0.0.0 as the host name)")
+      new Option(
+        "--advertise <host:port>",
+        "with --join (or as a discovered joining pod): the address the cluster reaches this node at (default: --listen with 0.0.0.0 as the host name; a pod's from --peer-host-template)",
+      )
         .env("RAFTQ_ADVERTISE"),
     )
     .addOption(
@@ -107,7 +117,7 @@ export function registerServeCommand(program: Command): void {
         .env("RAFTQ_DIAL"),
     )
     .addOption(
-      new Option("--statefulset-replicas <n>", "discover --id and --peers as pod <set>-<ordinal> of a StatefulSet with n replicas")
+      new Option("--statefulset-replicas <n>", "discover --id and --peers as pod <set>-<ordinal> of a StatefulSet founded by n pods (higher ordinals join)")
         .env("RAFTQ_STATEFULSET_REPLICAS"),
     )
     .addOption(new Option("--peer-service <name>", "discovery: the StatefulSet's headless Service (its serviceName)").env("RAFTQ_PEER_SERVICE"))
@@ -127,7 +137,9 @@ export function registerServeCommand(program: Command): void {
         "--statefulset-replicas 3 --peer-service raftq-peers --namespace prod and --listen 0.0.0.0:7000 runs as\n" +
         "--id raftq-1 --peers raftq-0=raftq-0.raftq-peers.prod.svc:7000,raftq-1=…,raftq-2=…\n" +
         "(--peer-host-template changes the host part, e.g. \"{pod}.{service}.{namespace}.svc.example.org\").\n" +
-        "An explicit --id or --peers wins over the discovered one. See docs/kubernetes.md.\n" +
+        "A pod beyond the founders (raftq-3 with --statefulset-replicas 3, after `kubectl scale`) joins instead,\n" +
+        "as --id raftq-3 --advertise raftq-3.raftq-peers.prod.svc:7000 --join raftq-0.raftq-peers.prod.svc:7000,…\n" +
+        "An explicit --id, --peers or --join wins over the discovered one. See docs/kubernetes.md.\n" +
         "\nJoining: raftq serve --id n4 --listen 0.0.0.0:7004 --advertise host4:7004 --data-dir d4 --join host1:7001\n" +
         "starts n4 with an empty data directory and asks the cluster to add it (as a learner, promoted to voter\n" +
         "once caught up). On a restart with data, --join changes nothing: the node already knows its cluster.",
@@ -135,13 +147,14 @@ export function registerServeCommand(program: Command): void {
     .action(async (flags: ServeFlags) => {
       const problem = addressProblem(flags.listen);
       if (problem) throw new Error(problem);
-      const { id, peers } = flags.join === undefined ? resolveNodeIdentity(flags, () => flags.hostname ?? hostname()) : joiningIdentity(flags);
+      const identity = flags.join === undefined ? resolveNodeIdentity(flags, () => flags.hostname ?? hostname()) : joiningIdentity(flags, flags.join);
+      const { id, peers } = identity;
       const logger = pino({ level: flags.logLevel, base: { node: id } });
       const server = await RaftqServer.start({
         id,
         listen: flags.listen,
         peers,
-        ...(flags.join === undefined ? {} : { join: flags.join }),
+        ...(identity.join === undefined ? {} : { join: identity.join.join(",") }),
         ...(flags.dial ? { dialAddresses: parsePeers(flags.dial, "--dial") } : {}),
         unsafeAckBeforeCommit: flags.unsafeAckBeforeCommit === true,
         dataDir: flags.dataDir,
@@ -152,6 +165,7 @@ export function registerServeCommand(program: Command): void {
           everyEntries: positiveInt("--snapshot-entries", flags.snapshotEntries),
           everyBytes: positiveInt("--snapshot-bytes", flags.snapshotBytes),
           retainEntries: nonNegativeInt("--retain-entries", flags.retainEntries),
+          retainBytes: nonNegativeInt("--retain-bytes", flags.retainBytes),
         },
         logger,
       });

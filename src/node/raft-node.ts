@@ -13,7 +13,7 @@ import {
   type RaftStatus,
   type Ready,
 } from "../raft/types.js";
-import type { CompanionOperation } from "../storage/level-raft-storage.js";
+import type { CompanionOperation, RootBatch } from "../storage/level-raft-storage.js";
 import type { PersistStep, RaftStorage, StoredLog } from "../storage/raft-storage.js";
 import type { PeerTransport } from "../transport/peer-transport.js";
 import { leadershipLost, NodeError, NodeErrorCode, notLeader } from "./errors.js";
@@ -23,22 +23,30 @@ export type { ReplicatedStateMachine } from "./state-machine.js";
 
 /** The storage the node needs: RaftStorage whose steps can carry another component's writes. */
 export interface NodeStorage extends RaftStorage {
-  save(step: PersistStep, companions?: readonly CompanionOperation[]): Promise<void>;
+  save(step: PersistStep, companions?: readonly CompanionOperation[], stage?: (batch: RootBatch) => void): Promise<void>;
 }
 
 /**
  * When the node takes a snapshot: the state machine on disk always covers the applied index, so a
  * snapshot is just deleting the log it covers. It happens once this many entries or bytes were applied
- * since the last one, keeping the newest `retainEntries` so a slightly lagging follower catches up from
- * the log instead of a full state transfer.
+ * since the last one, keeping a tail of the newest entries (at most `retainEntries`, at most
+ * `retainBytes`) so a slightly lagging follower catches up from the log instead of a full state transfer.
+ * The log (on disk, and in memory) thus stays below about everyEntries + retainEntries entries and
+ * everyBytes + retainBytes bytes, whatever the history.
  */
 export interface CompactionPolicy {
   readonly everyEntries: number;
   readonly everyBytes: number;
   readonly retainEntries: number;
+  readonly retainBytes: number;
 }
 
-export const DEFAULT_COMPACTION: CompactionPolicy = { everyEntries: 20_000, everyBytes: 64 * 1024 * 1024, retainEntries: 5_000 };
+export const DEFAULT_COMPACTION: CompactionPolicy = {
+  everyEntries: 20_000,
+  everyBytes: 16 * 1024 * 1024,
+  retainEntries: 5_000,
+  retainBytes: 4 * 1024 * 1024,
+};
 
 export interface RaftNodeOptions<Result> {
   readonly config: RaftConfig;
@@ -328,14 +336,13 @@ export class RaftNode<Result> {
         // The leader's replication traffic goes out at once, so followers write while we write. A
         // Snapshot among it is read from the state machine now, at the applied index it names.
         this.transport?.send(ready.eagerMessages);
-        // Persist before send: a vote or an acknowledgement must never outrun the disk.
-        await this.persist(ready);
-        this.transport?.send(ready.messages);
+        // The committed entries are durable already (the core hands out only persisted ones): apply them
+        // now, so their state changes go into this Ready's one LevelDB batch.
         const results = this.applyCommitted(ready);
-        // The state machine's writes reach LevelDB before anyone is answered (so bodies can be read).
-        if (results.size > 0 || ready.committedEntries.length > 0) {
-          await this.options.stateMachine.persist(this.appliedIndex, this.appliedMembership);
-        }
+        // Persist before send: a vote or an acknowledgement must never outrun the disk. Nobody is
+        // answered before the state machine's writes are on disk either (so bodies can be read).
+        await this.persist(ready, ready.committedEntries.length > 0);
+        this.transport?.send(ready.messages);
         this.answer(ready, results);
         this.core.advance(ready);
         await this.maybeCompact();
@@ -355,19 +362,25 @@ export class RaftNode<Result> {
     }
   }
 
-  /** The Raft step, and with a received snapshot the state machine's switch to it, in one atomic write. */
-  private async persist(ready: Ready): Promise<void> {
+  /**
+   * The Raft step and the state machine's changes since the last Ready (`applied`), or with a received
+   * snapshot the state machine's switch to it, in one atomic LevelDB write: one batch per Ready.
+   */
+  private async persist(ready: Ready, applied: boolean): Promise<void> {
     const { snapshot } = ready;
+    const stateMachine = this.options.stateMachine;
+    const stage = applied ? (batch: RootBatch) => stateMachine.stageWrites(batch, this.appliedIndex, this.appliedMembership) : undefined;
     if (snapshot) {
-      const companions = this.options.stateMachine.installOperations(snapshot);
+      const companions = stateMachine.installOperations(snapshot);
       await this.options.storage.save(ready, companions);
-      await this.options.stateMachine.reload();
+      await stateMachine.reload();
       this.appliedIndex = snapshot.index;
       this.appliedMembership = snapshot.membership;
       this.bytesSinceCompaction = 0;
       this.options.logger.info({ index: snapshot.index, term: snapshot.term }, "installed a snapshot from the leader");
-    } else if (ready.hardState || ready.entries.length > 0) {
-      await this.options.storage.save(ready);
+    } else if (ready.hardState || ready.entries.length > 0 || stage) {
+      await this.options.storage.save(ready, [], stage);
+      if (stage) stateMachine.writesDone();
     }
   }
 
@@ -418,13 +431,28 @@ export class RaftNode<Result> {
     const status = this.core.status();
     const since = this.appliedIndex - status.firstIndex + 1;
     if (since < this.compaction.everyEntries + this.compaction.retainEntries && this.bytesSinceCompaction < this.compaction.everyBytes) return;
-    const through = this.appliedIndex - this.compaction.retainEntries;
+    const through = this.appliedIndex - this.retainedTail();
     const term = this.core.termAt(through);
     if (through < status.firstIndex || term === undefined) return;
     await this.options.storage.compact({ index: through, term });
     this.core.compact(through);
     this.bytesSinceCompaction = 0;
     this.options.logger.info({ through, applied: this.appliedIndex }, "compacted the log: the state machine on disk covers it");
+  }
+
+  /** How many applied entries to keep behind a snapshot: the newest, within both retain limits. */
+  private retainedTail(): number {
+    const { retainEntries, retainBytes } = this.compaction;
+    let entries = 0;
+    let bytes = 0;
+    for (let index = this.appliedIndex; entries < retainEntries; index--) {
+      const entry = this.core.entry(index);
+      if (entry === undefined) break;
+      bytes += entry.data.byteLength;
+      if (bytes > retainBytes) break;
+      entries++;
+    }
+    return entries;
   }
 
   private noticeMembershipChange(): void {

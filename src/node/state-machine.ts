@@ -5,14 +5,10 @@
  * at `appliedIndex`. That lets the log before it be deleted, lets a restart replay only the log after
  * it, and lets a leader stream it to a follower that is too far behind.
  */
-import type { AbstractBatchOperation } from "abstract-level";
 import type { Entry, Membership, SnapshotMeta } from "../raft/types.js";
-import type { RootLevel } from "../storage/level-raft-storage.js";
+import type { CompanionOperation, RootBatch } from "../storage/level-raft-storage.js";
 
-/** A write on the node's root LevelDB that must land in the same atomic batch as a Raft storage step. */
-// The sublevels' own key and value types differ per component; the root batch accepts any of them.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type CompanionOperation = AbstractBatchOperation<RootLevel, any, any>;
+export type { CompanionOperation, RootBatch } from "../storage/level-raft-storage.js";
 
 /** Where the persisted application state stands (read once at start, before the log is replayed). */
 export interface AppliedState {
@@ -49,10 +45,12 @@ export interface ReplicatedStateMachine<Result> {
   /** Applies one committed Normal entry, deterministically; must not throw. Its writes stay buffered. */
   apply(entry: Entry): Result;
   /**
-   * Writes everything applied since the last call, with `appliedIndex` and `membership`, in one LevelDB
-   * batch (not necessarily fsync'd: the log still holds those entries until a later synced write).
+   * Adds everything applied since the last call, with `appliedIndex` and `membership`, to `batch`: the
+   * node writes it together with its Raft step, one LevelDB batch per Ready.
    */
-  persist(appliedIndex: number, membership: Membership): Promise<void>;
+  stageWrites(batch: RootBatch, appliedIndex: number, membership: Membership): void;
+  /** The batch that held the last staged writes is on disk: what it holds is no longer pending. */
+  writesDone(): void;
   /** A view of the state as last persisted; created synchronously so it matches the core's applied index. */
   openSnapshot(): StateSnapshotReader;
   /** Starts staging a received state; a second call aborts the first staging. */

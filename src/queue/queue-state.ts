@@ -10,14 +10,15 @@
  */
 import type { NewMessage } from "./commands.js";
 import { inMessage } from "./command-validation.js";
-import { DedupIndex } from "./dedup-index.js";
+import { DedupIndex, type DedupRecordBatch } from "./dedup-index.js";
+import { digestKey } from "./key-digest.js";
 import { leasedBytes, payloadBytes } from "./delivery-size.js";
 import type { DueEntry } from "./due-heap.js";
 import { ErrorCode, QueueError } from "./errors.js";
 import { MAX_DEDUP_KEYS_PER_QUEUE, MAX_LEASE_BYTES } from "./limits.js";
 import { MessageState, type MessageMeta } from "./message-meta.js";
 import { MessageTable } from "./message-table.js";
-import type { DedupRecord, QueueRecord, QueueStorage } from "./queue-storage.js";
+import type { QueueRecord, QueueStorage } from "./queue-storage.js";
 import { ReadyIndex } from "./ready-index.js";
 import { formatReceipt, parseReceipt } from "./receipt.js";
 import type {
@@ -79,7 +80,7 @@ export class QueueState {
   ) {
     this.dedup = new DedupIndex(settings.dedupWindowMs, MAX_DEDUP_KEYS_PER_QUEUE, {
       remembered: (record) => storage.dedupRemembered(incarnation, record),
-      forgotten: (key) => storage.dedupForgotten(incarnation, key),
+      forgotten: (digest) => storage.dedupForgotten(incarnation, digest),
     });
     const table = this.table;
     const liveIn =
@@ -125,7 +126,7 @@ export class QueueState {
   }
 
   /** Puts back the stored idempotency keys; the storage is not told. */
-  restoreDedup(records: readonly DedupRecord[]): void {
+  restoreDedup(records: DedupRecordBatch): void {
     this.dedup.restore(records);
   }
 
@@ -154,13 +155,14 @@ export class QueueState {
   /** Appends a batch, all or nothing; idempotency keys seen within the dedup window enqueue nothing. */
   enqueue(messages: readonly NewMessage[], nowMs: number): EnqueueResult | QueueError {
     this.dedup.prune(nowMs);
-    const problem = this.checkBatch(messages, nowMs);
+    const digests = messages.map((message) => (message.idempotencyKey === "" ? undefined : digestKey(message.idempotencyKey)));
+    const problem = this.checkBatch(messages, digests, nowMs);
     if (problem !== undefined) return problem;
     const ids: number[] = [];
     const duplicates: boolean[] = [];
-    for (const message of messages) {
-      const key = message.idempotencyKey;
-      const firstId = key === "" ? undefined : this.dedup.lookup(key, nowMs);
+    for (const [index, message] of messages.entries()) {
+      const digest = digests[index];
+      const firstId = digest === undefined ? undefined : this.dedup.lookup(digest, nowMs);
       duplicates.push(firstId !== undefined);
       if (firstId !== undefined) {
         ids.push(firstId);
@@ -172,7 +174,7 @@ export class QueueState {
       const record = this.addMessage(bodyId, payloadBytes(message.body, message.headers), nowMs);
       if (message.delayMs > 0) this.place(record, MessageState.Delayed, nowMs + message.delayMs);
       else this.place(record, MessageState.Ready, 0);
-      if (key !== "") this.dedup.remember(key, record.id, nowMs);
+      if (digest !== undefined) this.dedup.remember(digest, record.id, nowMs);
       ids.push(record.id);
     }
     this.finish();
@@ -286,7 +288,7 @@ export class QueueState {
   /** Drops every message and idempotency key and the queue's record, for DeleteQueue. */
   drop(): void {
     this.dropMessages();
-    this.storage.queueDropped(this.name, this.incarnation, this.dedup.keys());
+    this.storage.queueDropped(this.name, this.incarnation, this.dedup.allDigests());
   }
 
   /** Counts as of `nowMs` (not before the last command): what advanceTo(nowMs) would produce, read only. */
@@ -370,16 +372,20 @@ export class QueueState {
     else this.indexOf(state, deliveryCount).add(entry);
   }
 
-  /** Body sizes and capacity, for the messages that are not duplicates. Changes nothing. */
-  private checkBatch(messages: readonly NewMessage[], nowMs: number): QueueError | undefined {
+  /**
+   * Body sizes and capacity, for the messages that are not duplicates. Changes nothing. `digests` are the
+   * messages' idempotency key digests, by position (undefined: no key).
+   */
+  private checkBatch(messages: readonly NewMessage[], digests: readonly (Uint32Array | undefined)[], nowMs: number): QueueError | undefined {
     const keysInBatch = new Set<string>();
     let fresh = 0;
     for (const [index, message] of messages.entries()) {
       const tooBig = validateBodySize(message.body.byteLength, this.settings.maxMessageBytes);
       if (tooBig !== undefined) return inMessage(index, messages.length, tooBig);
       const key = message.idempotencyKey;
-      if (key !== "" && (keysInBatch.has(key) || this.dedup.lookup(key, nowMs) !== undefined)) continue;
-      if (key !== "") keysInBatch.add(key);
+      const digest = digests[index];
+      if (digest !== undefined && (keysInBatch.has(key) || this.dedup.lookup(digest, nowMs) !== undefined)) continue;
+      if (digest !== undefined) keysInBatch.add(key);
       fresh += 1;
     }
     if (this.table.size + fresh <= this.settings.maxLength) return undefined;

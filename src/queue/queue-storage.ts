@@ -36,9 +36,10 @@ export interface MachineRecord {
   readonly nextBodyId: number;
 }
 
-/** One remembered idempotency key of a queue. */
+/** One remembered idempotency key of a queue, named by its digest (key-digest.ts), not the key itself. */
 export interface DedupRecord {
-  readonly key: string;
+  /** The key's digest as 32 lowercase hex digits. */
+  readonly digest: string;
   /** The id first enqueued under the key. */
   readonly id: number;
   readonly expiresAtMs: number;
@@ -48,8 +49,11 @@ export interface DedupRecord {
 export interface QueueStorage {
   /** Queue `name` was created or changed (settings or counters); its record is read when persisted. */
   queueChanged(name: string): void;
-  /** A queue incarnation was deleted: its record and these idempotency keys go (its messages via messagesDropped). */
-  queueDropped(name: string, incarnation: number, dedupKeys: readonly string[]): void;
+  /**
+   * A queue incarnation was deleted: its record and its idempotency keys go, named by `dedupDigests`
+   * (DIGEST_WORDS words per key, as DedupIndex.allDigests returns them); its messages go via messagesDropped.
+   */
+  queueDropped(name: string, incarnation: number, dedupDigests: Uint32Array): void;
   /** A message was added or its bookkeeping changed. */
   messageChanged(incarnation: number, meta: MessageMeta): void;
   /** A message left its queue (its body goes separately, unless dead-lettering keeps it). */
@@ -61,7 +65,8 @@ export interface QueueStorage {
   /** A body no message refers to any more. */
   bodyRemoved(bodyId: number): void;
   dedupRemembered(incarnation: number, record: DedupRecord): void;
-  dedupForgotten(incarnation: number, key: string): void;
+  /** The idempotency key whose digest (hex) is `digest` was forgotten. */
+  dedupForgotten(incarnation: number, digest: string): void;
   /** The bodies of `bodyIds`, by position; undefined where a body is gone. */
   readBodies(bodyIds: readonly number[]): Promise<(StoredBody | undefined)[]>;
 }

@@ -16,6 +16,7 @@
  * returns body ids; readDeliveries fetches the bodies to answer it.
  */
 import { decodeCommand } from "./command-codec.js";
+import type { DedupRecordBatch } from "./dedup-index.js";
 import { validateCommand } from "./command-validation.js";
 import type { Command, CommandKind, CreateQueueCommand, EnqueueCommand } from "./commands.js";
 import { ErrorCode, QueueError, isQueueError } from "./errors.js";
@@ -24,7 +25,6 @@ import type { MessageMeta } from "./message-meta.js";
 import { earliest, QueueState, type BodyIdSource, type DeadLetter } from "./queue-state.js";
 import {
   MemoryQueueStorage,
-  type DedupRecord,
   type MachineRecord,
   type QueueRecord,
   type QueueStorage,
@@ -379,7 +379,7 @@ export interface StoredMachine {
   readonly machine: MachineRecord;
   readonly queues: readonly QueueRecord[];
   /** Idempotency keys by queue incarnation, in any order. */
-  readonly dedup: ReadonlyMap<number, readonly DedupRecord[]>;
+  readonly dedup: ReadonlyMap<number, DedupRecordBatch>;
 }
 
 /** A machine being rebuilt: its stored messages go in one by one, then `finish` checks and returns it. */

@@ -942,11 +942,13 @@ export class RaftCore {
 
   /**
    * A leader that is not a voter of the membership in force (it removed itself) manages the cluster
-   * until that membership is committed (thesis §4.2.2), then hands over to its most caught-up voter and
-   * steps down.
+   * until that membership is committed (thesis §4.2.2) and applied here, then hands over to its most
+   * caught-up voter and steps down.
    */
   private maybeLeaveLeadership(): void {
-    if (this.role !== Role.Leader || this.isVoter(this.id) || this.log.commitIndex() < this.membershipIndex) return;
+    // Applied, not just committed: the driver answers the change's proposer when it applies it, before
+    // this node steps down and fails whatever is still pending.
+    if (this.role !== Role.Leader || this.isVoter(this.id) || this.log.appliedIndex() < this.membershipIndex) return;
     const successor = this.mostCaughtUpVoter();
     if (successor !== NO_NODE) this.sendTimeoutNow(successor);
     this.trace("steps down: no longer a voting member");

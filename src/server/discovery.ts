@@ -1,8 +1,10 @@
 /**
  * Peer discovery for a Kubernetes StatefulSet: a pod named `<set>-<ordinal>` (its hostname) derives its
- * node id and the whole --peers list from the replica count and the headless Service, so every pod of
- * the set runs with the same configuration. Pure: no DNS, no clock, no environment; `raftq serve` passes
- * in what it read from flags and variables.
+ * node id and its peers from the number of founding pods and the headless Service, so every pod of the
+ * set runs with the same configuration. Pods `<set>-0` … `<set>-<founders-1>` found the cluster with the
+ * whole --peers list; a pod with a higher ordinal (the StatefulSet was scaled up) joins it through the
+ * founders, as `--join` does. Pure: no DNS, no clock, no environment; `raftq serve` passes in what it
+ * read from flags and variables.
  */
 import type { NodeId } from "../raft/types.js";
 import { addressProblem, nodeIdProblem, parsePeers, type PeerAddresses } from "./peers.js";
@@ -13,7 +15,7 @@ import { addressProblem, nodeIdProblem, parsePeers, type PeerAddresses } from ".
  */
 export const DEFAULT_PEER_HOST_TEMPLATE = "{pod}.{service}.{namespace}.svc";
 
-/** A bound against typos: Raft clusters have 3, 5 or 7 voters, and each voter slows every commit. */
+/** A bound against typos on the founding pods: Raft clusters have 3, 5 or 7 voters, and each voter slows every commit. */
 export const MAX_STATEFULSET_REPLICAS = 64;
 
 /** The placeholders a peer host template may use. */
@@ -37,7 +39,11 @@ const DNS_LABEL_MAX_CHARS = 63;
 export interface StatefulSetDiscovery {
   /** This pod's name, which is its hostname: `<set>-<ordinal>`, e.g. "raftq-1". It becomes the node id. */
   readonly hostname: string;
-  /** The StatefulSet's replica count: pods `<set>-0` … `<set>-<replicas-1>` are the cluster. */
+  /**
+   * The number of founding pods (RAFTQ_STATEFULSET_REPLICAS, the StatefulSet's replica count when it was
+   * created): pods `<set>-0` … `<set>-<replicas-1>` found the cluster, pods with higher ordinals join it.
+   * It must never change once the cluster exists: the founders' first log entry names them the voters.
+   */
   readonly replicas: number;
   /** The headless Service named in the StatefulSet's `serviceName`; needed if the template uses {service}. */
   readonly service?: string | undefined;
@@ -49,10 +55,13 @@ export interface StatefulSetDiscovery {
   readonly hostTemplate?: string | undefined;
 }
 
-/** Who this node is and who its peers are: what --id and --peers say. */
+/** Who this node is and who its peers are: what --id, --peers and --join say. */
 export interface NodeIdentity {
   readonly id: NodeId;
+  /** A founder's whole cluster; a joining node's only itself, at the address the cluster is to reach it at. */
   readonly peers: PeerAddresses;
+  /** Set for a joining node: the members (host:port) to ask to add it, any one of which may answer. */
+  readonly join?: readonly string[];
 }
 
 /** Splits a StatefulSet pod name into its set name and ordinal; throws a message saying what is wrong. */
@@ -68,32 +77,38 @@ function parsePodName(hostname: string): { readonly set: string; readonly ordina
   return { set: match[1] as string, ordinal: Number(match[2]) };
 }
 
-/** Derives this pod's node id (its name) and every pod's id and address, in ordinal order. */
+/**
+ * Derives this pod's node id (its name) and, for a founding pod, every founder's id and address in
+ * ordinal order; for a pod beyond the founders, its own address and the founders' addresses to join through.
+ */
 export function discoverStatefulSetPeers(discovery: StatefulSetDiscovery): NodeIdentity {
-  const { hostname, replicas, port } = discovery;
+  const { hostname, replicas } = discovery;
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_STATEFULSET_REPLICAS) {
     throw new Error(`StatefulSet replicas must be an integer from 1 to ${MAX_STATEFULSET_REPLICAS}, got ${replicas}`);
   }
   const { set, ordinal } = parsePodName(hostname);
-  if (ordinal >= replicas) {
-    throw new Error(
-      `pod "${hostname}" has ordinal ${ordinal} but the StatefulSet has ${replicas} replicas (ordinals 0-${replicas - 1}): ` +
-        `the replica count in the configuration must match the StatefulSet's; changing it at run time is not supported yet`,
-    );
+  const addressOf = podAddresses(discovery);
+  const founders = new Map<NodeId, string>();
+  for (let founderOrdinal = 0; founderOrdinal < replicas; founderOrdinal++) {
+    const pod = `${set}-${founderOrdinal}`;
+    founders.set(pod, addressOf(pod, founderOrdinal));
   }
+  if (ordinal < replicas) return { id: hostname, peers: founders };
+  return { id: hostname, peers: new Map([[hostname, addressOf(hostname, ordinal)]]), join: [...founders.values()] };
+}
+
+/** How pods of the set are reached: checks the names once, then renders and checks each pod's host:port. */
+function podAddresses(discovery: StatefulSetDiscovery): (pod: string, ordinal: number) => string {
   const template = discovery.hostTemplate ?? DEFAULT_PEER_HOST_TEMPLATE;
   const names = { service: checkedLabel("peer service", discovery.service), namespace: checkedLabel("namespace", discovery.namespace) };
-  const peers = new Map<NodeId, string>();
-  for (let peerOrdinal = 0; peerOrdinal < replicas; peerOrdinal++) {
-    const pod = `${set}-${peerOrdinal}`;
+  return (pod, ordinal) => {
     const idProblem = nodeIdProblem(pod);
     if (idProblem) throw new Error(`StatefulSet pod ${idProblem}`);
-    const address = `${renderHost(template, { pod, ordinal: String(peerOrdinal), ...names })}:${port}`;
+    const address = `${renderHost(template, { pod, ordinal: String(ordinal), ...names })}:${discovery.port}`;
     const problem = addressProblem(address);
     if (problem) throw new Error(`peer host template "${template}" does not make a valid address: ${problem}`);
-    peers.set(pod, address);
-  }
-  return { id: hostname, peers };
+    return address;
+  };
 }
 
 /** The flags and variables of `raftq serve` that say who the node is, as given (strings, maybe missing). */
@@ -112,12 +127,15 @@ export interface IdentityFlags {
   readonly namespace?: string | undefined;
   /** --peer-host-template / RAFTQ_PEER_HOST_TEMPLATE. */
   readonly peerHostTemplate?: string | undefined;
+  /** --advertise / RAFTQ_ADVERTISE: a discovered joining pod's address, instead of the one from the template. */
+  readonly advertise?: string | undefined;
 }
 
 /**
  * The node's id and peers: explicit --id and --peers win, each on its own; whatever is missing is
- * discovered from the pod's hostname when --statefulset-replicas is set. Throws a message naming the
- * flags to set when neither is possible, or when the two sources disagree.
+ * discovered from the pod's hostname when --statefulset-replicas is set. A pod beyond the founders comes
+ * out as a joining node (unless --peers is given): its id, its own address, and the founders to join
+ * through. Throws a message naming the flags to set when neither is possible, or when the two sources disagree.
  */
 export function resolveNodeIdentity(flags: IdentityFlags, hostname: () => string): NodeIdentity {
   if (flags.id !== undefined && flags.peers !== undefined) return checkedIdentity(flags.id, parsePeers(flags.peers));
@@ -139,7 +157,14 @@ export function resolveNodeIdentity(flags: IdentityFlags, hostname: () => string
     port: Number(flags.listen.slice(flags.listen.lastIndexOf(":") + 1)),
     hostTemplate: flags.peerHostTemplate,
   });
-  return checkedIdentity(flags.id ?? discovered.id, flags.peers === undefined ? discovered.peers : parsePeers(flags.peers));
+  const id = flags.id ?? discovered.id;
+  if (flags.peers !== undefined) return checkedIdentity(id, parsePeers(flags.peers));
+  if (discovered.join === undefined) return checkedIdentity(id, discovered.peers);
+  const idProblem = nodeIdProblem(id);
+  if (idProblem) throw new Error(idProblem);
+  const advertiseProblem = flags.advertise === undefined ? null : addressProblem(flags.advertise);
+  if (advertiseProblem) throw new Error(`--advertise: ${advertiseProblem}`);
+  return { id, peers: new Map([[id, flags.advertise ?? discovered.peers.get(discovered.id)!]]), join: discovered.join };
 }
 
 /** The identity, if the id is one of the peers. */

@@ -3,7 +3,7 @@
  * either the whole step or none of it; every load re-verifies every record, so a torn or damaged record is
  * reported, never replayed. The layout and record format live in level-records.ts.
  */
-import type { AbstractBatchOperation } from "abstract-level";
+import type { AbstractBatchOperation, AbstractChainedBatch } from "abstract-level";
 import { Level } from "level";
 import type { LogPosition } from "../raft/log.js";
 import type { Entry, HardState } from "../raft/types.js";
@@ -51,6 +51,12 @@ export type RootLevel = Level<string, string>;
 // Each component's sublevel has its own key and value types; the root batch accepts any of them.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type CompanionOperation = AbstractBatchOperation<RootLevel, any, any>;
+
+/** A chained batch on the root database: how a node writes a Raft step and its state machine's changes at once. */
+export type RootBatch = AbstractChainedBatch<RootLevel, string, string>;
+
+/** Adds another component's writes to the batch of a Raft step. */
+export type StageWrites = (batch: RootBatch) => void;
 
 /** Name of the sublevel holding the Raft keys; other components must pick another name. */
 export const RAFT_SUBLEVEL = "raft";
@@ -145,9 +151,11 @@ export class LevelRaftStorage implements RaftStorage {
 
   /**
    * Writes one step as a single fsync'd batch, deleting any overwritten suffix in the same batch, together
-   * with `companions` (another component's writes that must be atomic with this step).
+   * with `companions` and what `stage` adds (another component's writes that must be atomic with this
+   * step). A step that changes nothing of Raft's only writes those, without an fsync: the log still holds
+   * what they describe.
    */
-  save(step: PersistStep, companions: readonly CompanionOperation[] = []): Promise<void> {
+  save(step: PersistStep, companions: readonly CompanionOperation[] = [], stage?: StageWrites): Promise<void> {
     return this.serialize("save", async () => {
       const tip = this.tip;
       const before = indexBeforeStep(step, tip.lastIndex);
@@ -157,9 +165,22 @@ export class LevelRaftStorage implements RaftStorage {
         hardState: tip.hardState,
         termBeforeStep: before === tip.lastIndex ? tip.lastTerm : await this.readTerm(before),
       });
-      const operations: CompanionOperation[] = [...companions, ...this.batchOperations(step, effect.lastIndex)];
-      if (operations.length === 0) return;
-      await this.root.batch(operations, { sync: true });
+      const raftOperations = this.batchOperations(step, effect.lastIndex);
+      if (raftOperations.length === 0 && companions.length === 0 && stage === undefined) return;
+      // A chained batch gathers the operations in native memory rather than one JS object each.
+      const batch = this.root.batch();
+      try {
+        for (const operation of [...companions, ...raftOperations]) {
+          const options = { sublevel: operation.sublevel } as Parameters<RootBatch["put"]>[2];
+          if (operation.type === "put") batch.put(operation.key, operation.value, options);
+          else batch.del(operation.key, options);
+        }
+        stage?.(batch);
+        await batch.write({ sync: raftOperations.length > 0 || companions.length > 0 });
+      } catch (error) {
+        await batch.close().catch(() => undefined);
+        throw error;
+      }
       const last = step.entries[step.entries.length - 1];
       const lastTerm = last?.term ?? (step.snapshot ? step.snapshot.term : tip.lastTerm);
       this.tip = { logStart: effect.logStart, lastIndex: effect.lastIndex, lastTerm, hardState: effect.hardState };

@@ -8,16 +8,22 @@
  *     applied                        JSON {appliedIndex, membership}
  *     machine                        JSON MachineRecord
  *     q/<queue name>                 JSON QueueRecord
- *     d/<incarnation>/<key>          JSON [id, expiresAtMs] of one idempotency key
+ *     d/<incarnation>/<digest>       16-byte record of one idempotency key, named by its digest (32 hex
+ *                                    digits, src/queue/key-digest.ts): the key itself is not kept
  *     m/<incarnation>/<id>           37-byte message bookkeeping (the only range a restart scans in bulk)
  *     b/<body id>                    headers and body of one message
  *
  * Numbers in keys are fixed-width lowercase hex, so key order is numeric order: a queue's messages scan in
- * id order. Message records stay small and apart from bodies so a restart reads bookkeeping only.
+ * id order. Message records stay small and apart from bodies so a restart reads bookkeeping only. Dedup
+ * keys are named by digest, not by expiry: the state machine forgets a key, or drops a deleted queue's
+ * keys, by digest alone, and a key remembered again overwrites its one record in place. So they scan in
+ * digest order, and a restart sorts them into expiry order (DedupIndex.restore).
  */
 import type { AbstractIteratorOptions } from "abstract-level";
 import type { CompanionOperation } from "../node/state-machine.js";
 import type { Membership } from "../raft/types.js";
+import type { DedupRecordBatch } from "../queue/dedup-index.js";
+import { DIGEST_HEX_CHARS, hexDigitValue, readDigestHex } from "../queue/key-digest.js";
 import type { MessageMeta } from "../queue/message-meta.js";
 import { MessageState } from "../queue/message-meta.js";
 import type { DedupRecord, MachineRecord, QueueRecord, StoredBody } from "../queue/queue-storage.js";
@@ -41,6 +47,9 @@ const INCARNATION_DIGITS = 8;
 /** Enough hex digits for any safe integer (2^53 needs 14). */
 const NUMBER_DIGITS = 14;
 const META_BYTES = 37;
+const DEDUP_BYTES = 16;
+/** Where a dedup key's digest starts, after `d/<incarnation>/`. */
+const DEDUP_DIGEST_START = DEDUP_PREFIX.length + INCARNATION_DIGITS + 1;
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
@@ -80,8 +89,9 @@ export function dedupPrefix(incarnation: number): string {
   return `${DEDUP_PREFIX}${hex(incarnation, INCARNATION_DIGITS)}/`;
 }
 
-export function dedupKey(incarnation: number, key: string): string {
-  return `${dedupPrefix(incarnation)}${key}`;
+/** The key of the record of the idempotency key whose digest (hex) is `digest`. */
+export function dedupKey(incarnation: number, digest: string): string {
+  return `${dedupPrefix(incarnation)}${digest}`;
 }
 
 export function messageKey(incarnation: number, id: number): string {
@@ -104,10 +114,26 @@ export function parseMessageKey(key: string): { incarnation: number; id: number 
   return { incarnation, id };
 }
 
-/** The incarnation and idempotency key a dedup key names. */
-export function parseDedupKey(key: string): { incarnation: number; key: string } {
-  const incarnationEnd = DEDUP_PREFIX.length + INCARNATION_DIGITS;
-  return { incarnation: parseInt(key.slice(DEDUP_PREFIX.length, incarnationEnd), 16), key: key.slice(incarnationEnd + 1) };
+/**
+ * The incarnation a dedup key names; its digest goes into `digest` (DIGEST_WORDS words). It allocates
+ * nothing, as a restart parses a million. Dedup keys keep the digest in hex, not binary: keys are utf8
+ * text here, and reading 32 hex digits costs a restart less than the LevelDB read itself.
+ */
+export function parseDedupKey(key: string, digest: Uint32Array): number {
+  let incarnation = 0;
+  for (let at = DEDUP_PREFIX.length; at < DEDUP_DIGEST_START - 1; at++) {
+    const digit = hexDigitValue(key.charCodeAt(at));
+    incarnation = digit < 0 ? Number.NaN : incarnation * 16 + digit;
+  }
+  const wellFormed =
+    incarnation > 0 &&
+    key.length === DEDUP_DIGEST_START + DIGEST_HEX_CHARS &&
+    key[DEDUP_DIGEST_START - 1] === "/" &&
+    readDigestHex(key, DEDUP_DIGEST_START, digest, 0);
+  if (!wellFormed) {
+    throw new Error(`queue dedup key ${JSON.stringify(key)} is malformed: expected ${DEDUP_PREFIX}<incarnation>/<${DIGEST_HEX_CHARS} hex digits>`);
+  }
+  return incarnation;
 }
 
 export function encodeJson(value: unknown): Uint8Array {
@@ -137,13 +163,24 @@ export interface AppliedRecord {
 
 export type { DedupRecord, MachineRecord, QueueRecord };
 
+/** An idempotency key's record in 16 bytes: the id first enqueued under it, then its expiry (float64 LE). */
 export function encodeDedup(record: DedupRecord): Uint8Array {
-  return encodeJson([record.id, record.expiresAtMs]);
+  const bytes = new Uint8Array(DEDUP_BYTES);
+  const view = new DataView(bytes.buffer);
+  view.setFloat64(0, record.id, true);
+  view.setFloat64(8, record.expiresAtMs, true);
+  return bytes;
 }
 
-export function decodeDedup(key: string, bytes: Uint8Array): DedupRecord {
-  const [id, expiresAtMs] = decodeJson<[number, number]>(bytes);
-  return { key, id, expiresAtMs };
+/** Holds one dedup value while it is read, so reading a million allocates nothing per record. */
+const dedupScratch = new Uint8Array(DEDUP_BYTES);
+const dedupScratchView = new DataView(dedupScratch.buffer);
+
+/** Adds the record of the idempotency key whose digest is `digest`, stored as `bytes`, to `batch`. */
+export function decodeDedupInto(batch: DedupRecordBatch, digest: Uint32Array, bytes: Uint8Array): void {
+  if (bytes.byteLength !== DEDUP_BYTES) throw new Error(`queue dedup record of ${bytes.byteLength} bytes: expected ${DEDUP_BYTES}`);
+  dedupScratch.set(bytes);
+  batch.add(digest, 0, dedupScratchView.getFloat64(0, true), dedupScratchView.getFloat64(8, true));
 }
 
 /** Message bookkeeping in 37 bytes: body id, enqueue time, due time, payload bytes, delivery count, state. */

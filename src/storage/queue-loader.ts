@@ -2,6 +2,9 @@
  * Rebuilds the queue state machine's memory from one stored generation: the machine and queue records,
  * the idempotency keys, then every message's bookkeeping in big batches. Bodies are never read.
  */
+import { DedupRecordBatch } from "../queue/dedup-index.js";
+import { DIGEST_WORDS } from "../queue/key-digest.js";
+import { MAX_DEDUP_KEYS_PER_QUEUE } from "../queue/limits.js";
 import type { QueueStorage } from "../queue/queue-storage.js";
 import { QueueStateMachine } from "../queue/state-machine.js";
 import {
@@ -10,7 +13,7 @@ import {
   MACHINE_KEY,
   MESSAGE_PREFIX,
   QUEUE_PREFIX,
-  decodeDedup,
+  decodeDedupInto,
   decodeJson,
   decodeMeta,
   parseDedupKey,
@@ -18,13 +21,12 @@ import {
   prefixRange,
   type AppliedRecord,
   type BoundedIteratorOptions,
-  type DedupRecord,
   type GenerationSublevel,
   type MachineRecord,
   type QueueRecord,
 } from "./queue-keys.js";
 
-/** Records per read while scanning message bookkeeping (about 70 bytes each with its key). */
+/** Records per read while scanning message bookkeeping or idempotency keys (about 60-70 bytes each with its key). */
 const LOAD_BATCH_RECORDS = 10_000;
 /** Bytes one read may hold: enough for a whole batch of bookkeeping records. */
 const LOAD_AHEAD_BYTES = 1024 * 1024;
@@ -49,26 +51,33 @@ export async function loadGeneration(generation: GenerationSublevel, storage: Qu
   const queues: QueueRecord[] = [];
   for await (const bytes of generation.values(prefixRange(QUEUE_PREFIX))) queues.push(decodeJson<QueueRecord>(bytes));
 
-  const dedup = new Map<number, DedupRecord[]>();
-  for await (const [key, bytes] of generation.iterator(prefixRange(DEDUP_PREFIX))) {
-    const parsed = parseDedupKey(key);
-    const records = dedup.get(parsed.incarnation) ?? [];
-    records.push(decodeDedup(parsed.key, bytes));
-    dedup.set(parsed.incarnation, records);
-  }
+  // Idempotency keys go straight into columns per queue incarnation, which the queues' indexes adopt.
+  const dedup = new Map<number, DedupRecordBatch>();
+  const digest = new Uint32Array(DIGEST_WORDS);
+  await scan(generation, DEDUP_PREFIX, (key, bytes) => {
+    const incarnation = parseDedupKey(key, digest);
+    let records = dedup.get(incarnation);
+    if (records === undefined) dedup.set(incarnation, (records = new DedupRecordBatch(MAX_DEDUP_KEYS_PER_QUEUE)));
+    decodeDedupInto(records, digest, bytes);
+  });
 
   const restore = QueueStateMachine.beginRestore(storage, { machine: machineRecord, queues, dedup });
-  const options: BoundedIteratorOptions = { ...prefixRange(MESSAGE_PREFIX), highWaterMarkBytes: LOAD_AHEAD_BYTES };
+  await scan(generation, MESSAGE_PREFIX, (key, bytes) => {
+    const { incarnation, id } = parseMessageKey(key);
+    restore.add(incarnation, decodeMeta(id, bytes));
+  });
+  return { machine: restore.finish(), applied };
+}
+
+/** Calls `each` with every record whose key starts with `prefix`, in key order, read in big batches. */
+async function scan(generation: GenerationSublevel, prefix: string, each: (key: string, bytes: Uint8Array) => void): Promise<void> {
+  const options: BoundedIteratorOptions = { ...prefixRange(prefix), highWaterMarkBytes: LOAD_AHEAD_BYTES };
   const iterator = generation.iterator(options);
   try {
     for (let batch = await iterator.nextv(LOAD_BATCH_RECORDS); batch.length > 0; batch = await iterator.nextv(LOAD_BATCH_RECORDS)) {
-      for (const [key, bytes] of batch) {
-        const { incarnation, id } = parseMessageKey(key);
-        restore.add(incarnation, decodeMeta(id, bytes));
-      }
+      for (const [key, bytes] of batch) each(key, bytes);
     }
   } finally {
     await iterator.close();
   }
-  return { machine: restore.finish(), applied };
 }

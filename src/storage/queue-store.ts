@@ -14,7 +14,7 @@ import type {
 import type { Entry, Membership, SnapshotMeta } from "../raft/types.js";
 import type { Delivery, LeasedMessage, QueueApplyResult } from "../queue/results.js";
 import type { QueueStateMachine } from "../queue/state-machine.js";
-import type { RootLevel } from "./level-raft-storage.js";
+import type { RootBatch, RootLevel } from "./level-raft-storage.js";
 import { QueueGenerations } from "./queue-generations.js";
 import { APPLIED_KEY, MACHINE_KEY, encodeJson, generationPut, queueSublevel, type AppliedRecord } from "./queue-keys.js";
 import { loadGeneration } from "./queue-loader.js";
@@ -31,6 +31,8 @@ interface Staging {
 
 export class QueueStore implements ReplicatedStateMachine<QueueApplyResult> {
   private staging: Staging | undefined;
+  /** The applied record staged into a batch not yet written. */
+  private staged: AppliedRecord | undefined;
 
   private constructor(
     private readonly generations: QueueGenerations,
@@ -75,7 +77,7 @@ export class QueueStore implements ReplicatedStateMachine<QueueApplyResult> {
     return this.current.applyEncoded(entry.data);
   }
 
-  async persist(appliedIndex: number, membership: Membership): Promise<void> {
+  stageWrites(batch: RootBatch, appliedIndex: number, membership: Membership): void {
     if (appliedIndex < this.persisted.appliedIndex) {
       throw new Error(`persist at index ${appliedIndex} would move the applied index back from ${this.persisted.appliedIndex}`);
     }
@@ -85,8 +87,27 @@ export class QueueStore implements ReplicatedStateMachine<QueueApplyResult> {
       [MACHINE_KEY, encodeJson(machine.machineRecord())],
       [APPLIED_KEY, encodeJson(applied)],
     ]);
-    await this.buffer.write((name) => machine.queueRecord(name), records);
-    this.persisted = applied;
+    this.buffer.stage(batch, (name) => machine.queueRecord(name), records);
+    this.staged = applied;
+  }
+
+  writesDone(): void {
+    this.buffer.written();
+    if (this.staged !== undefined) this.persisted = this.staged;
+    this.staged = undefined;
+  }
+
+  /** Writes everything applied since the last write on its own (one LevelDB batch, not synced). */
+  async persist(appliedIndex: number, membership: Membership): Promise<void> {
+    const batch = this.buffer.generation.db.batch();
+    try {
+      this.stageWrites(batch, appliedIndex, membership);
+      await batch.write();
+    } catch (error) {
+      await batch.close().catch(() => undefined);
+      throw error;
+    }
+    this.writesDone();
   }
 
   /** The deliveries of a lease with bodies and headers; messages gone since are left out. */

@@ -3,7 +3,8 @@
  * them as one LevelDB batch, and serves bodies from those collected changes first, then from disk. Until a
  * batch is written its bodies stay in memory; once written, memory holds none.
  */
-import type { AbstractChainedBatch } from "abstract-level";
+import type { RootBatch } from "./level-raft-storage.js";
+import { DIGEST_WORDS, digestHex } from "../queue/key-digest.js";
 import type { MessageMeta } from "../queue/message-meta.js";
 import type { DedupRecord, QueueRecord, QueueStorage, StoredBody } from "../queue/queue-storage.js";
 import {
@@ -22,7 +23,7 @@ import {
 /** Many messages (purge, queue deletion) or idempotency keys (queue deletion) dropped at once. */
 type BulkDrop =
   | { readonly kind: "messages"; readonly incarnation: number; readonly ids: Float64Array; readonly bodyIds: Float64Array }
-  | { readonly kind: "dedup"; readonly incarnation: number; readonly keys: readonly string[] };
+  | { readonly kind: "dedup"; readonly incarnation: number; readonly digests: Uint32Array };
 
 /** The changes of one batch: keyed writes (the last one per key wins), bulk drops, queues to re-record. */
 class PendingChanges {
@@ -53,9 +54,9 @@ export class QueueWriteBuffer implements QueueStorage {
     this.pending.dirtyQueues.add(name);
   }
 
-  queueDropped(name: string, incarnation: number, dedupKeys: readonly string[]): void {
+  queueDropped(name: string, incarnation: number, dedupDigests: Uint32Array): void {
     this.pending.dirtyQueues.add(name);
-    if (dedupKeys.length > 0) this.pending.drops.push({ kind: "dedup", incarnation, keys: dedupKeys });
+    if (dedupDigests.length > 0) this.pending.drops.push({ kind: "dedup", incarnation, digests: dedupDigests });
   }
 
   messageChanged(incarnation: number, meta: MessageMeta): void {
@@ -79,11 +80,11 @@ export class QueueWriteBuffer implements QueueStorage {
   }
 
   dedupRemembered(incarnation: number, record: DedupRecord): void {
-    this.pending.writes.set(dedupKey(incarnation, record.key), encodeDedup(record));
+    this.pending.writes.set(dedupKey(incarnation, record.digest), encodeDedup(record));
   }
 
-  dedupForgotten(incarnation: number, key: string): void {
-    this.pending.writes.set(dedupKey(incarnation, key), null);
+  dedupForgotten(incarnation: number, digest: string): void {
+    this.pending.writes.set(dedupKey(incarnation, digest), null);
   }
 
   async readBodies(bodyIds: readonly number[]): Promise<(StoredBody | undefined)[]> {
@@ -101,37 +102,32 @@ export class QueueWriteBuffer implements QueueStorage {
   }
 
   /**
-   * Writes everything changed since the last call, plus `extra` puts (machine and applied records), in one
-   * batch on the current generation. Keyed writes go first, bulk drops after: a dropped key is never
-   * written again (ids, incarnations and body ids are never reused), so the drops win.
+   * Adds everything changed since the last call, plus `extra` puts (machine and applied records), to
+   * `batch` (on the node's root, written with the Raft step); call written() once it is on disk. Keyed
+   * writes go first, bulk drops after: a dropped key is never written again (ids, incarnations and body
+   * ids are never reused), so the drops win.
    */
-  async write(queueRecordOf: QueueRecordSource, extra: ReadonlyMap<string, Uint8Array>): Promise<void> {
+  stage(batch: RootBatch, queueRecordOf: QueueRecordSource, extra: ReadonlyMap<string, Uint8Array>): void {
     const changes = this.pending;
     this.pending = new PendingChanges();
     this.writing = changes;
-    // A chained batch gathers the operations in native memory, not in one JS object per operation.
-    const batch = this.generation.batch();
-    try {
-      for (const [key, value] of changes.writes) {
-        if (value === null) batch.del(key);
-        else batch.put(key, value);
-      }
-      for (const drop of changes.drops) dropInto(batch, drop);
-      for (const name of changes.dirtyQueues) {
-        const record = queueRecordOf(name);
-        if (record === undefined) batch.del(queueKey(name));
-        else batch.put(queueKey(name), encodeJson(record));
-      }
-      for (const [key, value] of extra) batch.put(key, value);
-      // A failed write leaves memory ahead of disk; the node must stop (the log still holds the entries).
-      await batch.write();
-    } catch (error) {
-      // Frees the native batch if building it failed (closing a written batch again does nothing).
-      await batch.close().catch(() => undefined);
-      throw error;
-    } finally {
-      this.writing = undefined;
+    const target = new GenerationBatch(batch, this.generation);
+    for (const [key, value] of changes.writes) {
+      if (value === null) target.del(key);
+      else target.put(key, value);
     }
+    for (const drop of changes.drops) dropInto(target, drop);
+    for (const name of changes.dirtyQueues) {
+      const record = queueRecordOf(name);
+      if (record === undefined) target.del(queueKey(name));
+      else target.put(queueKey(name), encodeJson(record));
+    }
+    for (const [key, value] of extra) target.put(key, value);
+  }
+
+  /** The batch of the last stage() is on disk: its changes are read from there from now on. */
+  written(): void {
+    this.writing = undefined;
   }
 
   /** Forgets every unwritten change (the state they describe was replaced by an installed snapshot). */
@@ -140,9 +136,33 @@ export class QueueWriteBuffer implements QueueStorage {
   }
 }
 
-function dropInto(batch: AbstractChainedBatch<GenerationSublevel, string, Uint8Array>, drop: BulkDrop): void {
+/** Puts and deletes in one generation, through a batch on the root. */
+class GenerationBatch {
+  private readonly options: Parameters<RootBatch["put"]>[2];
+
+  constructor(
+    private readonly batch: RootBatch,
+    generation: GenerationSublevel,
+  ) {
+    // The root batch accepts any descendant sublevel (abstract-level checks descent at run time); its type
+    // only names direct children of the root, and a generation is a grandchild.
+    this.options = { sublevel: generation } as unknown as Parameters<RootBatch["put"]>[2];
+  }
+
+  put(key: string, value: Uint8Array): void {
+    this.batch.put(key, value as unknown as string, this.options);
+  }
+
+  del(key: string): void {
+    this.batch.del(key, this.options);
+  }
+}
+
+function dropInto(batch: GenerationBatch, drop: BulkDrop): void {
   if (drop.kind === "dedup") {
-    for (const key of drop.keys) batch.del(dedupKey(drop.incarnation, key));
+    for (let offset = 0; offset < drop.digests.length; offset += DIGEST_WORDS) {
+      batch.del(dedupKey(drop.incarnation, digestHex(drop.digests, offset)));
+    }
     return;
   }
   drop.ids.forEach((id, index) => {

@@ -58,10 +58,47 @@ describe("StatefulSet peer discovery", () => {
     expect(() => discoverStatefulSetPeers({ ...pod, hostname })).toThrow(message);
   });
 
-  it("refuses a pod whose ordinal is not below the replica count, naming both", () => {
-    expect(() => discoverStatefulSetPeers({ ...pod, hostname: "raftq-3" })).toThrow(
-      'pod "raftq-3" has ordinal 3 but the StatefulSet has 3 replicas (ordinals 0-2)',
+  it("lets the founding pods found the cluster: no join list", () => {
+    for (const hostname of ["raftq-0", "raftq-1", "raftq-2"]) expect(discoverStatefulSetPeers({ ...pod, hostname }).join).toBeUndefined();
+  });
+
+  it("makes a pod beyond the founders a joiner: its name, its own DNS name, and every founder to join through", () => {
+    const identity = discoverStatefulSetPeers({ ...pod, hostname: "raftq-3" });
+
+    expect(identity.id).toBe("raftq-3");
+    expect(formatPeers(identity.peers)).toBe("raftq-3=raftq-3.raftq-peers.prod.svc:7000");
+    expect(identity.join).toEqual(["raftq-0.raftq-peers.prod.svc:7000", "raftq-1.raftq-peers.prod.svc:7000", "raftq-2.raftq-peers.prod.svc:7000"]);
+  });
+
+  it("gives every joiner the same founders, whatever its ordinal", () => {
+    const joins = ["raftq-3", "raftq-4", "raftq-17"].map((hostname) => discoverStatefulSetPeers({ ...pod, hostname }).join);
+
+    expect(joins[1]).toEqual(joins[0]);
+    expect(joins[2]).toEqual(joins[0]);
+    expect(discoverStatefulSetPeers({ ...pod, hostname: "raftq-1", replicas: 1 }).join).toEqual(["raftq-0.raftq-peers.prod.svc:7000"]);
+  });
+
+  it("fills the host template for a joiner's own address and its founders' alike", () => {
+    const loopback = discoverStatefulSetPeers({ hostname: "raftq-4", replicas: 3, port: 7100, hostTemplate: "127.0.0.1{ordinal}" });
+    const fqdn = discoverStatefulSetPeers({ ...pod, hostname: "raftq-3", hostTemplate: "{pod}.{service}.{namespace}.svc.example.org" });
+
+    expect(formatPeers(loopback.peers)).toBe("raftq-4=127.0.0.14:7100");
+    expect(loopback.join).toEqual(["127.0.0.10:7100", "127.0.0.11:7100", "127.0.0.12:7100"]);
+    expect(fqdn.peers.get("raftq-3")).toBe("raftq-3.raftq-peers.prod.svc.example.org:7000");
+    expect(fqdn.join?.[0]).toBe("raftq-0.raftq-peers.prod.svc.example.org:7000");
+  });
+
+  it("checks a joiner's template, names and replica count as a founder's", () => {
+    expect(() => discoverStatefulSetPeers({ ...pod, hostname: "raftq-3", namespace: undefined })).toThrow(
+      'peer host template "{pod}.{service}.{namespace}.svc" uses {namespace}, but --namespace (RAFTQ_NAMESPACE',
     );
+    expect(() => discoverStatefulSetPeers({ ...pod, hostname: "raftq-3", service: "Raftq_Peers" })).toThrow('peer service "Raftq_Peers" is invalid');
+    expect(() => discoverStatefulSetPeers({ ...pod, hostname: "raftq-3", hostTemplate: "{pod}.{svc}" })).toThrow("unknown placeholder {svc}");
+    expect(() => discoverStatefulSetPeers({ ...pod, hostname: "raftq-3", hostTemplate: "{pod} x" })).toThrow(
+      'peer host template "{pod} x" does not make a valid address',
+    );
+    expect(() => discoverStatefulSetPeers({ ...pod, hostname: "raftq-3", replicas: 0 })).toThrow("StatefulSet replicas must be an integer from 1 to");
+    expect(() => discoverStatefulSetPeers({ ...pod, hostname: "raftq-03" })).toThrow("is not a StatefulSet pod name");
   });
 
   it.each([0, -1, 2.5, MAX_STATEFULSET_REPLICAS + 1])("refuses %d replicas", (replicas) => {
@@ -134,6 +171,32 @@ describe("resolveNodeIdentity (the --id and --peers of raftq serve)", () => {
       "--peers (RAFTQ_PEERS) missing: give them, or set --statefulset-replicas (RAFTQ_STATEFULSET_REPLICAS) and --peer-service",
     );
     expect(() => resolveNodeIdentity({ listen: "0.0.0.0:7000" }, noHostname)).toThrow("--id (RAFTQ_ID) and --peers (RAFTQ_PEERS) missing");
+  });
+
+  it("makes a pod beyond the founders join through them, at the address of the host template", () => {
+    const identity = resolveNodeIdentity({ ...discovery, listen: "0.0.0.0:7443" }, hostnameIs("raftq-3"));
+
+    expect(identity.id).toBe("raftq-3");
+    expect(formatPeers(identity.peers)).toBe("raftq-3=raftq-3.raftq-peers.prod.svc:7443");
+    expect(identity.join).toEqual(["raftq-0.raftq-peers.prod.svc:7443", "raftq-1.raftq-peers.prod.svc:7443", "raftq-2.raftq-peers.prod.svc:7443"]);
+  });
+
+  it("lets explicit flags win for a joiner: --advertise its address, --id its id, --peers makes it a founder", () => {
+    const advertised = resolveNodeIdentity({ ...discovery, advertise: "10.1.2.3:7000" }, hostnameIs("raftq-3"));
+    const renamed = resolveNodeIdentity({ ...discovery, id: "queue-eu-3" }, hostnameIs("raftq-3"));
+    const founder = resolveNodeIdentity({ ...discovery, peers: "raftq-3=x:1,raftq-9=y:1" }, hostnameIs("raftq-3"));
+
+    expect(formatPeers(advertised.peers)).toBe("raftq-3=10.1.2.3:7000");
+    expect(advertised.join).toHaveLength(3);
+    expect(formatPeers(renamed.peers)).toBe("queue-eu-3=raftq-3.raftq-peers.prod.svc:7000");
+    expect(founder).toEqual({ id: "raftq-3", peers: new Map([["raftq-3", "x:1"], ["raftq-9", "y:1"]]) });
+  });
+
+  it("checks a joiner's explicit --id and --advertise", () => {
+    expect(() => resolveNodeIdentity({ ...discovery, advertise: "nowhere" }, hostnameIs("raftq-3"))).toThrow(
+      '--advertise: address "nowhere" is invalid: use host:port',
+    );
+    expect(() => resolveNodeIdentity({ ...discovery, id: "bad id" }, hostnameIs("raftq-3"))).toThrow('node id "bad id" is invalid');
   });
 
   it.each(["three", "3.0", "", "-3"])("refuses --statefulset-replicas %j", (replicas) => {

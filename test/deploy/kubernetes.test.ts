@@ -39,7 +39,7 @@ describe(`deploy/k8s (rendered by ${base.renderedBy})`, () => {
     expect(all.filter((object) => object.metadata?.namespace !== undefined)).toEqual([]);
   });
 
-  it("runs as many replicas as the ConfigMap tells each pod to expect", () => {
+  it("is created with exactly the founding pods the ConfigMap tells each pod to expect", () => {
     expect(spec.replicas).toBe(Number(config["RAFTQ_STATEFULSET_REPLICAS"]));
   });
 

@@ -1,8 +1,9 @@
 /**
- * Three real `raftq serve` processes started the way the StatefulSet starts its pods: the ConfigMap's
+ * Real `raftq serve` processes started the way the StatefulSet starts its pods: the ConfigMap's
  * variables, HOSTNAME = the pod name and RAFTQ_NAMESPACE from the downward API, nothing else. The pods'
  * DNS names do not resolve here, so --peer-host-template points each pod at its own loopback address
- * (127.0.0.10, .11, .12: all of 127.0.0.0/8 is loopback on Linux) and all listen on one port, as pods do.
+ * (127.0.0.10, .11, .12, .13 for a pod added by scaling up: all of 127.0.0.0/8 is loopback on Linux) and
+ * all listen on one port, as pods do.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
@@ -10,7 +11,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { connect, type NodeReport } from "../../src/client/index.js";
+import { connect, type NodeReport, type NodeStatus } from "../../src/client/index.js";
 import { composeFile, named, REPO_ROOT, renderKustomization } from "./manifests.js";
 
 const CLI_MAIN = join(REPO_ROOT, "dist", "src", "cli", "main.js");
@@ -19,8 +20,12 @@ const ELECTION_TIMEOUT_MS = 20_000;
 /** Longest wait for a node to log that it started. */
 const START_TIMEOUT_MS = 10_000;
 const POLL_INTERVAL_MS = 100;
-/** Each test's limit: start-up, an election, a graceful stop and a re-election, with room to spare. */
+/** Longest wait for a pod added by scaling up to join, catch up and be promoted to voter. */
+const PROMOTION_TIMEOUT_MS = 30_000;
+/** Each test's limit: start-up, an election, a graceful stop and a re-election (or a join), with room to spare. */
 const TEST_TIMEOUT_MS = 60_000;
+/** Pods of the set are reached at 127.0.0.1<ordinal>, see the top of the file. */
+const LOOPBACK_HOST_TEMPLATE = "127.0.0.1{ordinal}";
 
 const manifests = renderKustomization("deploy/k8s");
 const configMap = named(manifests.configMaps, "raftq").data ?? {};
@@ -64,6 +69,26 @@ function startPod(name: string, address: string, env: NodeJS.ProcessEnv): Pod {
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   void exited.then(() => children.delete(child));
   return { name, address, logFile, process: child, exited };
+}
+
+/** The loopback host of pod `raftq-<ordinal>`, as LOOPBACK_HOST_TEMPLATE makes it. */
+function loopbackHost(ordinal: number): string {
+  return LOOPBACK_HOST_TEMPLATE.replace("{ordinal}", String(ordinal));
+}
+
+/** Starts pod `raftq-<ordinal>` on its loopback host and `port`, with its own data dir under `label`. */
+function startLoopbackPod(ordinal: number, port: number, label: string): Pod {
+  const name = `raftq-${ordinal}`;
+  const address = `${loopbackHost(ordinal)}:${port}`;
+  return startPod(
+    name,
+    address,
+    podEnvironment(name, "default", {
+      RAFTQ_LISTEN: address,
+      RAFTQ_DATA_DIR: join(root, label, name),
+      RAFTQ_PEER_HOST_TEMPLATE: LOOPBACK_HOST_TEMPLATE,
+    }),
+  );
 }
 
 /** A port free on every one of `hosts` at once. */
@@ -120,6 +145,26 @@ function logTails(pods: readonly Pod[]): string {
   return pods.map((pod) => `--- ${pod.name}\n${readFileSync(pod.logFile, "utf8").split("\n").slice(-15).join("\n")}`).join("\n");
 }
 
+/** Polls the leader's members (asking `founders`) until `added` is a voter at its address; fails at the deadline. */
+async function expectVoter(added: Pod, founders: readonly Pod[], all: readonly Pod[]): Promise<void> {
+  const client = connect({ addresses: founders.map((pod) => pod.address), attemptTimeoutMs: 1000 });
+  let members: NodeStatus["members"] = [];
+  try {
+    await waitFor(
+      () => `${added.name} to become a voter; the leader's members: ${JSON.stringify(members)}\n${logTails(all)}`,
+      PROMOTION_TIMEOUT_MS,
+      async () => {
+        const status = await client.status().catch(() => undefined);
+        if (status?.role === "leader") members = status.members;
+        return members.find((member) => member.id === added.name && member.voter);
+      },
+    );
+  } finally {
+    client.close();
+  }
+  expect(members.map(({ id, address, voter }) => ({ id, address, voter }))).toEqual(all.map((pod) => ({ id: pod.name, address: pod.address, voter: true })));
+}
+
 /** The compose healthcheck (the same check as the readiness probe), run against `address`; its exit code. */
 function composeHealthcheck(address: string): number | null {
   const test = composeFile().services["raftq-0"]?.healthcheck?.test ?? [];
@@ -133,19 +178,9 @@ function composeHealthcheck(address: string): number | null {
 
 describe("a StatefulSet's pods, started with the ConfigMap's environment", () => {
   it("discover each other, elect a leader, serve, and hand leadership over on SIGTERM", async () => {
-    const hosts = Array.from({ length: replicas }, (_, ordinal) => `127.0.0.1${ordinal}`);
+    const hosts = Array.from({ length: replicas }, (_, ordinal) => loopbackHost(ordinal));
     const port = await sharedFreePort(hosts);
-    const pods = hosts.map((host, ordinal) =>
-      startPod(
-        `raftq-${ordinal}`,
-        `${host}:${port}`,
-        podEnvironment(`raftq-${ordinal}`, "default", {
-          RAFTQ_LISTEN: `${host}:${port}`,
-          RAFTQ_DATA_DIR: join(root, `raftq-${ordinal}`),
-          RAFTQ_PEER_HOST_TEMPLATE: "127.0.0.1{ordinal}",
-        }),
-      ),
-    );
+    const pods = hosts.map((_, ordinal) => startLoopbackPod(ordinal, port, "founding"));
 
     const statuses = await agreedStatuses(pods);
 
@@ -204,14 +239,31 @@ describe("a StatefulSet's pods, started with the ConfigMap's environment", () =>
     });
   }, TEST_TIMEOUT_MS);
 
-  it("refuse to start as a pod the replica count does not include, saying why", () => {
-    const run = spawnSync(process.execPath, [CLI_MAIN, "serve"], {
-      env: podEnvironment(`raftq-${replicas}`, "prod", { RAFTQ_DATA_DIR: join(root, "beyond") }),
-      encoding: "utf8",
-      timeout: 10_000,
-    });
+  it("let a pod added by scaling up join through the founders, become a voter and serve", async () => {
+    const hosts = Array.from({ length: replicas + 1 }, (_, ordinal) => loopbackHost(ordinal));
+    const port = await sharedFreePort(hosts);
+    const founders = hosts.slice(0, replicas).map((_, ordinal) => startLoopbackPod(ordinal, port, "scaling"));
+    const all = [...founders];
+    try {
+      await agreedStatuses(founders);
+      const added = startLoopbackPod(replicas, port, "scaling");
+      all.push(added);
+      await expectVoter(added, founders, all);
 
-    expect(run.status).toBe(1);
-    expect(run.stderr).toContain(`pod "raftq-${replicas}" has ordinal ${replicas} but the StatefulSet has ${replicas} replicas`);
+      const throughAdded = connect({ addresses: [added.address] });
+      try {
+        const { id } = await throughAdded.enqueue("scaled-up", "hello");
+        const [delivery] = await throughAdded.dequeue("scaled-up");
+        expect(delivery?.id).toBe(id);
+        const status = await throughAdded.status(added.address);
+        expect(status.nodeId).toBe(added.name);
+        expect(status.members.map((member) => member.id)).toEqual(all.map((pod) => pod.name));
+      } finally {
+        throughAdded.close();
+      }
+      expect(readFileSync(added.logFile, "utf8")).toContain("joined the cluster as a learner");
+    } finally {
+      for (const pod of all) pod.process.kill("SIGKILL");
+    }
   }, TEST_TIMEOUT_MS);
 });
