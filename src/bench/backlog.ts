@@ -34,6 +34,7 @@ import { describeMachine, loadAverage1m, type Machine } from "./machine.js";
 import { summarizeLog, type LogSummary } from "./node-logs.js";
 import { directoryBytes, formatMegabytes, residentBytes } from "./resources.js";
 import { formatNumber } from "./table.js";
+import { Cleanup } from "./cleanup.js";
 
 const REPO_ROOT = dirname(PROTO_DIR);
 const RESULTS_DIR = join(REPO_ROOT, ".work", "bench");
@@ -121,29 +122,7 @@ interface Environment {
   readonly idempotencyKeys: boolean;
 }
 
-/** Everything started so far, undone in reverse order by `cleanUp`. */
-const closers: Array<() => unknown> = [];
-let cleaning: Promise<void> | undefined;
-
-function cleanUp(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const close of closers.splice(0).reverse()) {
-      try {
-        await close();
-      } catch (error) {
-        console.error(`while cleaning up: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-
-for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping every process the bench started`);
-    void cleanUp().finally(() => process.exit(code));
-  });
-}
+const cleanup = new Cleanup();
 
 async function main(): Promise<boolean> {
   const options = parseOptions();
@@ -151,12 +130,12 @@ async function main(): Promise<boolean> {
   const startMs = performance.now();
   const root = mkdtempSync(join(tmpdir(), "raftq-bench-backlog-"));
   let succeeded = false;
-  closers.push(() => {
+  cleanup.add(() => {
     if (succeeded) rmSync(root, { recursive: true, force: true });
     else console.error(`node logs and data kept in ${root}`);
   });
   const snapshot: BuildSnapshot = snapshotBuild(`bench-backlog-${process.pid}-${startedAt.getTime()}`);
-  closers.push(() => snapshot.remove());
+  cleanup.add(() => snapshot.remove());
   process.once("exit", () => snapshot.remove());
   const env: Environment = { cliMain: snapshot.main, root, body: Buffer.alloc(BODY_BYTES, "x"), idempotencyKeys: options.idempotencyKeys };
   const machine = describeMachine();
@@ -219,7 +198,7 @@ async function backlogPhase(env: Environment, messages: number, log: (line: stri
   const root = join(env.root, "backlog");
   const [joinPort, ...ports] = await freePorts(4);
   const cluster = await BenchCluster.start({ ports, root, cliMain: env.cliMain, logLevel: "info" });
-  closers.push(() => cluster.close());
+  cleanup.add(() => cluster.close());
   const client = connect({ addresses: cluster.addresses });
   try {
     log(`cluster up: ${cluster.ids.map((id, index) => `${id}=${cluster.addresses[index]}`).join(" ")}`);
@@ -352,7 +331,7 @@ async function joinNewNode(
 async function churnPhase(env: Environment, messages: number, log: (line: string) => void): Promise<ChurnResult> {
   const root = join(env.root, "churn");
   const cluster = await BenchCluster.start({ ports: await freePorts(3), root, cliMain: env.cliMain, logLevel: "info" });
-  closers.push(() => cluster.close());
+  cleanup.add(() => cluster.close());
   try {
     log(`churn cluster up: ${cluster.ids.map((id, index) => `${id}=${cluster.addresses[index]}`).join(" ")}; ${formatNumber(messages, 0)} messages to enqueue and ack`);
     return await runChurn(cluster, CHURN_QUEUE, {
@@ -500,12 +479,12 @@ function parseOptions(): { messages: number; churn: number; idempotencyKeys: boo
 
 main().then(
   async (ok) => {
-    await cleanUp();
+    await cleanup.run();
     process.exit(ok ? 0 : 1);
   },
   async (error: unknown) => {
     console.error(`\nbench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    await cleanUp();
+    await cleanup.run();
     process.exit(1);
   },
 );

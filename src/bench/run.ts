@@ -20,6 +20,7 @@ import { describeMachine, loadAverage1m } from "./machine.js";
 import { renderDoc, renderSummary, writeJson, type BenchResults, type Figure, type Series, type WorkloadKey } from "./report.js";
 import { formatNumber } from "./table.js";
 import { drainByDequeue, drainBySubscribe, enqueueBatches, enqueueSingle, enqueueStream, enqueueUnary, failover, type FailoverResult, type WorkloadContext } from "./workloads.js";
+import { Cleanup } from "./cleanup.js";
 
 const REPO_ROOT = dirname(PROTO_DIR);
 const BODY_BYTES = 100;
@@ -43,32 +44,7 @@ interface Step {
   readonly run: (round: number) => Promise<Figure>;
 }
 
-/** Everything started so far, stopped in reverse order by `cleanUp`. */
-const closers: Array<() => unknown> = [];
-let cleaning: Promise<void> | undefined;
-/** Set on Ctrl-C: the temp dir goes, as after a successful run; only a failed run keeps it for its logs. */
-let interrupted = false;
-
-function cleanUp(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const close of closers.splice(0).reverse()) {
-      try {
-        await close();
-      } catch (error) {
-        console.error(`while cleaning up: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    }
-  })();
-  return cleaning;
-}
-
-for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping every process the bench started`);
-    interrupted = true;
-    void cleanUp().finally(() => process.exit(code));
-  });
-}
+const cleanup = new Cleanup();
 
 async function main(): Promise<void> {
   const { seconds, runs } = parseOptions();
@@ -83,25 +59,25 @@ async function main(): Promise<void> {
 
   const root = mkdtempSync(join(tmpdir(), "raftq-bench-"));
   let succeeded = false;
-  closers.push(() => {
-    if (succeeded || interrupted) rmSync(root, { recursive: true, force: true });
+  cleanup.add(() => {
+    if (succeeded || cleanup.interrupted) rmSync(root, { recursive: true, force: true });
     else console.error(`node logs and data kept in ${root}`);
   });
   // Nodes run a private copy of the build, so a `make build` elsewhere cannot change them mid-run.
   const snapshot: BuildSnapshot = snapshotBuild(`bench-${process.pid}-${startedAt.getTime()}`);
-  closers.push(() => snapshot.remove());
+  cleanup.add(() => snapshot.remove());
   process.once("exit", () => snapshot.remove());
 
   console.log(`raftq bench: ${runs} run(s) of every workload, ${seconds} s each; load average ${formatNumber(loadBefore, 2)}; temp dir ${root}`);
   const [echoPort, ...nodePorts] = await freePorts(4);
   const echo: EchoServer = await startEchoServer(join(dirname(snapshot.main), "..", "bench", "echo-server.js"), echoPort!);
-  closers.push(() => echo.close());
+  cleanup.add(() => echo.close());
   const cluster = await BenchCluster.start({ ports: nodePorts, root, cliMain: snapshot.main });
-  closers.push(() => cluster.close());
+  cleanup.add(() => cluster.close());
   console.log(`[${elapsed()}] cluster up: ${cluster.ids.map((id, index) => `${id}=${cluster.addresses[index]}`).join(" ")}`);
   const watcher = new ElectionWatcher(() => Promise.all(cluster.ids.map((id) => cluster.status(id))));
   let watcherStopped = false;
-  closers.push(() => watcherStopped || watcher.stop());
+  cleanup.add(() => watcherStopped || watcher.stop());
 
   const ctx: WorkloadContext = { cluster, timing, body };
   const levelDir = (key: string, round: number): string => join(root, "level", `${key}-${round}`);
@@ -187,10 +163,10 @@ function parseOptions(): { seconds: number; runs: number } {
 }
 
 main().then(
-  () => cleanUp(),
+  () => cleanup.run(),
   async (error: unknown) => {
     console.error(`\nbench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    await cleanUp();
+    await cleanup.run();
     process.exit(1);
   },
 );
