@@ -12,7 +12,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -20,6 +20,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Level } from "level";
 import { encodeCommand } from "../queue/command-codec.js";
+import { directoryBytes, residentBytes } from "./resources.js";
 import type { NewMessage } from "../queue/commands.js";
 import { EntryType, type Membership } from "../raft/types.js";
 import type { RootLevel } from "../storage/level-raft-storage.js";
@@ -50,13 +51,8 @@ function rssAfterGc(): { rssBytes: number; heapBytes: number } {
   gc?.();
   gc?.();
   const usage = process.memoryUsage();
-  let rssBytes = usage.rss;
-  try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
-    if (match?.[1] !== undefined) rssBytes = Number(match[1]) * 1024;
-  } catch {
-    // Not Linux: process.memoryUsage().rss is the same figure.
-  }
+  // Not on Linux, process.memoryUsage().rss is the same figure.
+  const rssBytes = residentBytes(process.pid) ?? usage.rss;
   return { rssBytes, heapBytes: usage.heapUsed + usage.external };
 }
 
@@ -111,11 +107,6 @@ async function reopen(dir: string): Promise<ReopenReport> {
   await store.close();
   await root.close();
   return { openMs, ...memory, peakRssBytes, ready, firstBodyBytes: first?.body.byteLength ?? 0 };
-}
-
-/** Bytes of the files directly in `dir` (a LevelDB directory is flat). */
-function directoryBytes(dir: string): number {
-  return readdirSync(dir).reduce((total, name) => total + statSync(join(dir, name)).size, 0);
 }
 
 function megabytes(bytes: number): string {

@@ -186,11 +186,6 @@ export class RaftNode<Result> {
     this.afterInput();
   }
 
-  /** The transfer of a snapshot to `peer` failed. */
-  snapshotFailed(peer: NodeId): void {
-    this.snapshotDone(peer, false);
-  }
-
   /** The membership in force on this node (its newest membership entry, committed or not). */
   membership(): Membership {
     return this.core.status().membership;

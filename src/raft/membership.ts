@@ -50,10 +50,8 @@ export function isMemberOf(membership: Membership, id: NodeId): boolean {
 }
 
 /** A membership of voters only, e.g. a new cluster's first one. */
-export function votersMembership(voters: readonly Member[] | readonly NodeId[]): Membership {
-  return {
-    members: voters.map((voter) => (typeof voter === "string" ? { id: voter, address: "", voter: true } : { ...voter, voter: true })),
-  };
+export function votersMembership(voters: readonly Omit<Member, "voter">[]): Membership {
+  return { members: voters.map((voter) => ({ id: voter.id, address: voter.address, voter: true })) };
 }
 
 // Membership entries are rare and small: JSON keeps them readable in a log dump.

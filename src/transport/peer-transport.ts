@@ -24,7 +24,7 @@ export interface GrpcPeerTransportOptions {
    */
   readonly openSnapshot: () => StateSnapshotReader;
   /**
-   * A snapshot transfer to `peer` failed (RaftNode.snapshotFailed): the leader sends a fresh snapshot
+   * A snapshot transfer to `peer` failed (RaftNode.snapshotDone with ok false): the leader sends a fresh snapshot
    * later. Always called asynchronously, never from inside send().
    */
   readonly onSnapshotFailed: (peer: NodeId) => void;

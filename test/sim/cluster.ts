@@ -105,7 +105,7 @@ export class SimCluster {
     }
     this.ids = Array.from({ length: size + spares }, (_, i) => `n${i + 1}`);
     this.founders = this.ids.slice(0, size);
-    const founding = votersMembership(this.founders.map((id) => ({ id, address: `sim:${id}`, voter: true })));
+    const founding = votersMembership(this.founders.map((id) => ({ id, address: `sim:${id}` })));
     this.prng = new Prng(options.seed ?? 1);
     this.trace = new Trace(options.traceCapacity, options.echo);
     this.network = new SimNetwork(this.prng.fork(), this.trace);
