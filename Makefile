@@ -52,9 +52,10 @@ chaos: build
 
 ## bench: throughput, latency and failover of a local 3-node cluster beside bare gRPC and LevelDB baselines
 ## (BENCH_SECONDS=5 per measured run, RUNS=3: about 5 minutes); rewrites docs/benchmarks.md, JSON in .work/bench/.
+## NODE_LOG_LEVEL=info keeps the nodes' logs, with the Raft core's trace (why each election began), in the temp dir.
 .PHONY: bench
 bench: build
-	node --enable-source-maps dist/src/bench/run.js --seconds $(or $(BENCH_SECONDS),5) --runs $(or $(RUNS),3)
+	node --enable-source-maps dist/src/bench/run.js --seconds $(or $(BENCH_SECONDS),5) --runs $(or $(RUNS),3) $(if $(NODE_LOG_LEVEL),--node-log-level $(NODE_LOG_LEVEL) --keep,)
 
 ## bench-backlog: a fresh local 3-node cluster filled with MESSAGES=1000000 × 100-byte messages: fill rate, each
 ## node's RSS and data dir, a follower's restart time, a --join node's catch-up time; PASS/FAIL against the

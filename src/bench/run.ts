@@ -47,7 +47,7 @@ interface Step {
 const cleanup = new Cleanup();
 
 async function main(): Promise<void> {
-  const { seconds, runs } = parseOptions();
+  const { seconds, runs, nodeLogLevel, keep } = parseOptions();
   const startedAt = new Date();
   const startMs = performance.now();
   const loadBefore = loadAverage1m();
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), "raftq-bench-"));
   let succeeded = false;
   cleanup.add(() => {
-    if (succeeded || cleanup.interrupted) rmSync(root, { recursive: true, force: true });
+    if ((succeeded && !keep) || cleanup.interrupted) rmSync(root, { recursive: true, force: true });
     else console.error(`node logs and data kept in ${root}`);
   });
   // Nodes run a private copy of the build, so a `make build` elsewhere cannot change them mid-run.
@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   const [echoPort, ...nodePorts] = await freePorts(4);
   const echo: EchoServer = await startEchoServer(join(dirname(snapshot.main), "..", "bench", "echo-server.js"), echoPort!);
   cleanup.add(() => echo.close());
-  const cluster = await BenchCluster.start({ ports: nodePorts, root, cliMain: snapshot.main });
+  const cluster = await BenchCluster.start({ ports: nodePorts, root, cliMain: snapshot.main, logLevel: nodeLogLevel });
   cleanup.add(() => cluster.close());
   console.log(`[${elapsed()}] cluster up: ${cluster.ids.map((id, index) => `${id}=${cluster.addresses[index]}`).join(" ")}`);
   const watcher = new ElectionWatcher(() => Promise.all(cluster.ids.map((id) => cluster.status(id))));
@@ -153,13 +153,29 @@ function describeFigure(figure: Figure, unit: string): string {
 }
 
 /** --seconds (measured time per run) and --runs, checked. */
-function parseOptions(): { seconds: number; runs: number } {
-  const { values } = parseArgs({ options: { seconds: { type: "string", default: "5" }, runs: { type: "string", default: "3" } } });
+interface BenchOptions {
+  readonly seconds: number;
+  readonly runs: number;
+  /** The nodes' --log-level; "info" also logs the Raft core's trace (why each election started). */
+  readonly nodeLogLevel: string;
+  /** Keep the temp directory (node logs, data) after a successful run, to read the logs. */
+  readonly keep: boolean;
+}
+
+function parseOptions(): BenchOptions {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: "string", default: "5" },
+      runs: { type: "string", default: "3" },
+      "node-log-level": { type: "string", default: "warn" },
+      keep: { type: "boolean", default: false },
+    },
+  });
   const seconds = Number(values.seconds);
   const runs = Number(values.runs);
   if (!(seconds > 0 && seconds <= MAX_SECONDS)) throw new Error(`BENCH_SECONDS must be a number of seconds in (0, ${MAX_SECONDS}], got "${values.seconds}"`);
   if (!Number.isInteger(runs) || runs < 1 || runs > MAX_RUNS) throw new Error(`RUNS must be an integer in 1..${MAX_RUNS}, got "${values.runs}"`);
-  return { seconds, runs };
+  return { seconds, runs, nodeLogLevel: values["node-log-level"], keep: values.keep };
 }
 
 main().then(

@@ -306,6 +306,12 @@ export class RaftNode<Result> {
   // ---- the Ready loop -----------------------------------------------------------------------
 
   private afterInput(): void {
+    // While a Ready is being written, heartbeats (and their answers) leave at once: a write that stalls
+    // must not look like a dead leader.
+    if (this.driving) {
+      const eager = this.core.takeEagerMessages();
+      if (eager.length > 0) this.transport?.send(eager);
+    }
     this.noticeLeadershipChange();
     this.noticeMembershipChange();
     this.scheduleDrive();

@@ -803,9 +803,24 @@ export class RaftCore {
   private queue(message: Message): void {
     // A Snapshot is eager too: it names the applied state, which the driver must read before applying more.
     const leaderTraffic = isLeaderTraffic(message) || message.type === MessageType.TimeoutNow;
-    // A leader whose term is not durable yet (a lone voter elects itself at once) waits for its disk.
-    if (leaderTraffic && this.role === Role.Leader && this.persistedHardState.term === this.term) this.eagerMessages.push(message);
+    // A heartbeat answer only says "I am in your term": it promises nothing about the log, so a follower
+    // whose disk is busy still keeps its leader's CheckQuorum satisfied.
+    const eager = (leaderTraffic && this.role === Role.Leader) || message.type === MessageType.HeartbeatResponse;
+    // A node whose term is not durable yet (a lone voter elects itself at once) waits for its disk.
+    if (eager && this.persistedHardState.term === this.term) this.eagerMessages.push(message);
     else this.messages.push(message);
+  }
+
+  /**
+   * The eager messages queued since the last ready(), for a driver whose disk write is still under way
+   * (they may leave before any write: see Ready.eagerMessages). Without this a write that stalls for
+   * longer than an election timeout (a shared disk, LevelDB compaction) silences the leader's heartbeats
+   * and its followers' answers, and the cluster elects a new leader for nothing.
+   */
+  takeEagerMessages(): Message[] {
+    const messages = this.eagerMessages;
+    this.eagerMessages = [];
+    return messages;
   }
 
   /**

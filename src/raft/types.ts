@@ -204,9 +204,11 @@ export interface Ready {
   readonly hardState: HardState | null;
   readonly entries: readonly Entry[];
   /**
-   * A leader's Appends, heartbeats and TimeoutNow: they depend on nothing this Ready persists (the
-   * leader's term was durable before it campaigned, and it counts its own copy of new entries only once
-   * they are durable), so its disk write and its followers' run in parallel (Raft thesis §10.2.1).
+   * A leader's Appends, heartbeats and TimeoutNow, and any node's heartbeat answers: they depend on
+   * nothing this Ready persists, only on the sender's term, which is durable already (the leader counts
+   * its own copy of new entries only once they are durable), so a leader's disk write and its followers'
+   * run in parallel (Raft thesis §10.2.1). Those queued while the driver is writing can leave at once
+   * too: see RaftCore.takeEagerMessages.
    */
   readonly eagerMessages: readonly Message[];
   readonly messages: readonly Message[];

@@ -63,4 +63,35 @@ describe("slow disks", () => {
     cluster.run(3 * ELECTION_TIMEOUT_TICKS);
     expect(cluster.node(follower).raft().entry(contested)?.term).toBe(cluster.status(newLeader).term);
   });
+
+  // Regression scenarios for the spurious elections `make bench` counted (test/sim/README.md): a write
+  // that stalls for longer than an election timeout held back the heartbeats queued meanwhile.
+  test("a leader whose disk stalls for 3 election timeouts keeps its leadership: no election", () => {
+    const cluster = new SimCluster({ nodes: 3, seed: 91, config: { preVote: true, checkQuorum: true } });
+    const leader = cluster.waitAgreedLeader();
+    cluster.proposeAndWait(2);
+    const term = cluster.status(leader).term;
+    cluster.setPersistDelay(leader, 3 * ELECTION_TIMEOUT_TICKS);
+    cluster.propose(1, leader);
+    cluster.run(4 * ELECTION_TIMEOUT_TICKS);
+    for (const id of cluster.ids) expect(cluster.status(id).term).toBe(term);
+    expect(cluster.status(leader).role).toBe(Role.Leader);
+    cluster.setPersistDelay(leader, null);
+    cluster.proposeAndWait(1);
+  });
+
+  test("followers whose disks stall for 3 election timeouts keep answering heartbeats: the leader stays", () => {
+    const cluster = new SimCluster({ nodes: 3, seed: 92, config: { preVote: true, checkQuorum: true } });
+    const leader = cluster.waitAgreedLeader();
+    cluster.proposeAndWait(2);
+    const term = cluster.status(leader).term;
+    const followers = cluster.ids.filter((id) => id !== leader);
+    for (const id of followers) cluster.setPersistDelay(id, 3 * ELECTION_TIMEOUT_TICKS);
+    cluster.propose(1, leader);
+    cluster.run(4 * ELECTION_TIMEOUT_TICKS);
+    for (const id of cluster.ids) expect(cluster.status(id).term).toBe(term);
+    expect(cluster.status(leader).role).toBe(Role.Leader);
+    for (const id of followers) cluster.setPersistDelay(id, null);
+    cluster.proposeAndWait(1);
+  });
 });

@@ -258,6 +258,11 @@ export class SafetyChecker {
     if (leaderOnly.includes(message.type)) {
       this.claimLeadership(message.term, message.from, `it sent ${MessageType[message.type]} to ${message.to}`);
     }
+    // A leader may send entries before a Ready hands them to its disk (while a write is under way).
+    if (message.type === MessageType.Append) {
+      const leaderLog = this.leaderLogTerms.get(message.term);
+      for (const entry of message.entries) if (leaderLog && entry.index === leaderLog.length + 1) leaderLog.push(entry.term);
+    }
     if (this.options.checkDurablePromises) this.checkDurablePromise(message);
   }
 

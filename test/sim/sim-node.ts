@@ -247,7 +247,11 @@ export class SimNode {
       if (round >= MAX_READIES_PER_DRAIN) throw new Error(`${this.id} still has a Ready after ${MAX_READIES_PER_DRAIN} in a row: livelock`);
       const core = this.core;
       if (this.writing) {
-        if (this.env.now() < this.writing.doneTick) break;
+        if (this.env.now() < this.writing.doneTick) {
+          // Like the real driver: heartbeats and their answers do not wait for the disk.
+          this.sendAll(core.takeEagerMessages());
+          break;
+        }
         const ready = this.writing.ready;
         this.writing = null;
         this.env.trace(`${this.id} write done: sending, applying, advancing`);
