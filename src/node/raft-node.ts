@@ -48,6 +48,9 @@ export const DEFAULT_COMPACTION: CompactionPolicy = {
   retainBytes: 4 * 1024 * 1024,
 };
 
+/** A Ready taking longer than this is traced at debug level. */
+const SLOW_READY_MS = 50;
+
 export interface RaftNodeOptions<Result> {
   readonly config: RaftConfig;
   readonly storage: NodeStorage;
@@ -149,11 +152,30 @@ export class RaftNode<Result> {
   /** Begins ticking and sending. */
   start(transport: PeerTransport): void {
     this.transport = transport;
+    let lastTickAt = performance.now();
     this.ticker = setInterval(() => {
+      const now = performance.now();
+      this.warnIfStalled(now - lastTickAt);
+      lastTickAt = now;
       this.core.tick();
       this.afterInput();
     }, this.options.tickMs);
     this.afterInput();
+  }
+
+  /**
+   * A tick that comes this late means the event loop was blocked (or starved of CPU): nothing was sent
+   * meanwhile, so followers may have campaigned. Said once per stall, so an operator can tell a slow
+   * machine from a network fault.
+   */
+  private warnIfStalled(sinceLastTickMs: number): void {
+    const lateMs = sinceLastTickMs - this.options.tickMs;
+    const electionTimeoutMs = this.options.config.electionTimeoutTicks * this.options.tickMs;
+    if (lateMs < electionTimeoutMs / 2) return;
+    this.options.logger.warn(
+      { lateMs: Math.round(lateMs), electionTimeoutMs },
+      "the event loop was blocked: a tick came late, so heartbeats were late too (an overloaded machine?)",
+    );
   }
 
   /** Feeds a message received from a peer (a Snapshot once its whole state is staged). */
@@ -333,6 +355,7 @@ export class RaftNode<Result> {
     this.idle = new Promise((resolve) => (this.markIdle = resolve));
     try {
       while (this.core.hasReady()) {
+        const startedAt = performance.now();
         const ready = this.core.ready();
         // The leader's replication traffic goes out at once, so followers write while we write. A
         // Snapshot among it is read from the state machine now, at the applied index it names.
@@ -340,9 +363,11 @@ export class RaftNode<Result> {
         // The committed entries are durable already (the core hands out only persisted ones): apply them
         // now, so their state changes go into this Ready's one LevelDB batch.
         const results = this.applyCommitted(ready);
+        const appliedAt = performance.now();
         // Persist before send: a vote or an acknowledgement must never outrun the disk. Nobody is
         // answered before the state machine's writes are on disk either (so bodies can be read).
         await this.persist(ready, ready.committedEntries.length > 0);
+        this.traceSlowReady(ready, appliedAt - startedAt, performance.now() - appliedAt);
         this.transport?.send(ready.messages);
         this.answer(ready, results);
         this.core.advance(ready);
@@ -383,6 +408,15 @@ export class RaftNode<Result> {
       await this.options.storage.save(ready, [], stage);
       if (stage) stateMachine.writesDone();
     }
+  }
+
+  /** At debug level, says where a slow Ready's time went (applying blocks the event loop; writing does not). */
+  private traceSlowReady(ready: Ready, applyMs: number, writeMs: number): void {
+    if (applyMs + writeMs < SLOW_READY_MS || !this.options.logger.isLevelEnabled("debug")) return;
+    this.options.logger.debug(
+      { applyMs: Math.round(applyMs), writeMs: Math.round(writeMs), entries: ready.entries.length, applied: ready.committedEntries.length },
+      "slow Ready",
+    );
   }
 
   /** Applies the committed entries (skipping any a snapshot already covers); returns results by index. */
