@@ -63,6 +63,8 @@ export class QueueState {
   /** Leased messages on their last delivery (max_deliveries): dead-lettered when their lease ends. */
   private readonly inFlightLast: StateIndex;
   private nextId = 1;
+  /** See QueueRecord.purgedThroughId. */
+  private purgedThroughId = 0;
   private enqueuedTotal = 0;
   private ackedTotal = 0;
   private deadLetteredTotal = 0;
@@ -104,6 +106,7 @@ export class QueueState {
       ackedTotal: this.ackedTotal,
       deadLetteredTotal: this.deadLetteredTotal,
       purgedTotal: this.purgedTotal,
+      purgedThroughId: this.purgedThroughId,
     };
   }
 
@@ -114,6 +117,12 @@ export class QueueState {
     this.ackedTotal = record.ackedTotal;
     this.deadLetteredTotal = record.deadLetteredTotal;
     this.purgedTotal = record.purgedTotal;
+    this.purgedThroughId = record.purgedThroughId ?? 0;
+  }
+
+  /** Whether a stored record of message `id` is one a purge dropped (left for the background sweep). */
+  isPurged(id: number): boolean {
+    return id <= this.purgedThroughId;
   }
 
   /** Puts back one stored message, in its stored state; the storage is not told. Call finishRestore after. */
@@ -261,6 +270,7 @@ export class QueueState {
   purge(): number {
     const purged = this.dropMessages();
     this.purgedTotal += purged;
+    this.purgedThroughId = this.nextId - 1;
     this.finish();
     return purged;
   }

@@ -24,6 +24,11 @@ export interface QueueRecord {
   readonly ackedTotal: number;
   readonly deadLetteredTotal: number;
   readonly purgedTotal: number;
+  /**
+   * The highest id the last purge dropped (0: never purged). Records of messages at or below it may
+   * still be on disk for a while (they are deleted in the background); a restart skips them.
+   */
+  readonly purgedThroughId?: number;
 }
 
 /** The state machine's own counters. */

@@ -40,6 +40,7 @@ import type {
   ResultByKind,
 } from "./results.js";
 import { DEFAULT_SETTINGS, resolveSettings, settingsDifferences, type QueueSettings } from "./settings.js";
+import { parseReceipt } from "./receipt.js";
 import { quote } from "./validation.js";
 
 /** All queues of the cluster; one instance per node, fed every committed command in log order. */
@@ -71,14 +72,19 @@ export class QueueStateMachine implements BodyIdSource {
       queue.restoreCounters(record);
       byIncarnation.set(record.incarnation, queue);
     }
-    const queueOf = (incarnation: number): QueueState => {
+    for (const [incarnation, records] of stored.dedup) {
       const queue = byIncarnation.get(incarnation);
-      if (queue === undefined) throw new Error(`stored record of queue incarnation ${incarnation}, which is not a queue`);
-      return queue;
-    };
-    for (const [incarnation, records] of stored.dedup) queueOf(incarnation).restoreDedup(records);
+      if (queue === undefined) throw new Error(`stored idempotency keys of queue incarnation ${incarnation}, which is not a queue`);
+      queue.restoreDedup(records);
+    }
     return {
-      add: (incarnation, meta) => queueOf(incarnation).restoreMessage(meta),
+      add: (incarnation, meta) => {
+        const queue = byIncarnation.get(incarnation);
+        // A deleted queue's or a purged message's record, not swept yet.
+        if (queue === undefined || queue.isPurged(meta.id)) return false;
+        queue.restoreMessage(meta);
+        return true;
+      },
       finish: () => {
         for (const queue of byIncarnation.values()) queue.finishRestore();
         return machine;
@@ -105,16 +111,28 @@ export class QueueStateMachine implements BodyIdSource {
 
   /**
    * The deliveries of a lease with their bodies and headers read from storage, in order. A message whose
-   * body is gone by now (its queue was purged or deleted since) is left out.
+   * body is gone by now (acked, or its queue was purged or deleted since) is left out. Bodies a purge or
+   * deletion dropped may stay on disk a while (they are deleted in the background), so those messages
+   * are recognised by their queue, not by their body.
    */
   async readDeliveries(leased: readonly LeasedMessage[]): Promise<Delivery[]> {
     const bodies = await this.storage.readBodies(leased.map((message) => message.bodyId));
     const deliveries: Delivery[] = [];
     leased.forEach(({ bodyId: _bodyId, ...message }, index) => {
       const stored = bodies[index];
-      if (stored !== undefined) deliveries.push({ ...message, body: stored.body, headers: stored.headers });
+      if (stored !== undefined && !this.wasDropped(message.receipt)) deliveries.push({ ...message, body: stored.body, headers: stored.headers });
     });
     return deliveries;
+  }
+
+  /** Whether the message a receipt names went in a purge or with its queue. */
+  private wasDropped(receipt: string): boolean {
+    const parts = parseReceipt(receipt);
+    if (parts === undefined) throw new Error(`lease receipt ${JSON.stringify(receipt)} is malformed: bookkeeping bug`);
+    for (const queue of this.queues.values()) {
+      if (queue.incarnation === parts.incarnation) return queue.isPurged(parts.id);
+    }
+    return true;
   }
 
   /** Log time: the largest nowMs applied so far (0 before the first command). */
@@ -384,7 +402,8 @@ export interface StoredMachine {
 
 /** A machine being rebuilt: its stored messages go in one by one, then `finish` checks and returns it. */
 export interface MachineRestore {
-  add(incarnation: number, meta: MessageMeta): void;
+  /** Puts a stored message back; false if it is a dropped one not swept yet (the caller sweeps it). */
+  add(incarnation: number, meta: MessageMeta): boolean;
   finish(): QueueStateMachine;
 }
 

@@ -83,7 +83,9 @@ export class RaftqServer {
     await mkdir(options.dataDir, { recursive: true });
     const root = await openRootLevel(options.dataDir);
     const storage = await LevelRaftStorage.attach(root);
-    const stateMachine = await QueueStore.open(root);
+    const stateMachine = await QueueStore.open(root, (error) =>
+      logger.warn({ err: error }, "deleting the records of purged messages or deleted queues failed; the next start retries"),
+    );
     const config = {
       ...defaultRaftConfig(id, Math.random),
       electionTimeoutTicks: options.electionTimeoutTicks,

@@ -7,6 +7,7 @@ import { DIGEST_WORDS } from "../queue/key-digest.js";
 import { MAX_DEDUP_KEYS_PER_QUEUE } from "../queue/limits.js";
 import type { QueueStorage } from "../queue/queue-storage.js";
 import { QueueStateMachine } from "../queue/state-machine.js";
+import type { BulkDrop } from "./queue-sweeper.js";
 import {
   APPLIED_KEY,
   DEDUP_PREFIX,
@@ -41,8 +42,15 @@ export interface LoadedGeneration {
   readonly applied: AppliedRecord;
 }
 
-/** Reads generation `generation` into a new machine whose changes go to `storage`. */
-export async function loadGeneration(generation: GenerationSublevel, storage: QueueStorage): Promise<LoadedGeneration> {
+/**
+ * Reads generation `generation` into a new machine whose changes go to `storage`. Records of deleted
+ * queues and purged messages that were not swept before the node stopped go to `sweep`.
+ */
+export async function loadGeneration(
+  generation: GenerationSublevel,
+  storage: QueueStorage,
+  sweep: (drop: BulkDrop) => void,
+): Promise<LoadedGeneration> {
   const appliedBytes = await generation.get(APPLIED_KEY);
   const machineBytes = await generation.get(MACHINE_KEY);
   const applied = appliedBytes === undefined ? NOTHING_APPLIED : decodeJson<AppliedRecord>(appliedBytes);
@@ -61,12 +69,55 @@ export async function loadGeneration(generation: GenerationSublevel, storage: Qu
     decodeDedupInto(records, digest, bytes);
   });
 
+  const live = new Set(queues.map((queue) => queue.incarnation));
+  for (const [incarnation, records] of dedup) {
+    if (live.has(incarnation)) continue;
+    dedup.delete(incarnation);
+    const count = records.length; // release() empties the batch
+    sweep({ kind: "dedup", incarnation, digests: records.release().digests.slice(0, count * DIGEST_WORDS) });
+  }
+
   const restore = QueueStateMachine.beginRestore(storage, { machine: machineRecord, queues, dedup });
+  const dropped = new DroppedMessages();
   await scan(generation, MESSAGE_PREFIX, (key, bytes) => {
     const { incarnation, id } = parseMessageKey(key);
-    restore.add(incarnation, decodeMeta(id, bytes));
+    const meta = decodeMeta(id, bytes);
+    if (!restore.add(incarnation, meta)) dropped.add(incarnation, id, meta.bodyId);
   });
+  for (const drop of dropped.drops()) sweep(drop);
   return { machine: restore.finish(), applied };
+}
+
+/** The dropped messages a load found, by queue incarnation, in columns. */
+class DroppedMessages {
+  private readonly byIncarnation = new Map<number, { ids: Float64Array; bodyIds: Float64Array; length: number }>();
+
+  add(incarnation: number, id: number, bodyId: number): void {
+    let columns = this.byIncarnation.get(incarnation);
+    if (columns === undefined) this.byIncarnation.set(incarnation, (columns = { ids: new Float64Array(64), bodyIds: new Float64Array(64), length: 0 }));
+    if (columns.length === columns.ids.length) {
+      columns.ids = grown(columns.ids);
+      columns.bodyIds = grown(columns.bodyIds);
+    }
+    columns.ids[columns.length] = id;
+    columns.bodyIds[columns.length] = bodyId;
+    columns.length += 1;
+  }
+
+  drops(): BulkDrop[] {
+    return [...this.byIncarnation].map(([incarnation, { ids, bodyIds, length }]) => ({
+      kind: "messages",
+      incarnation,
+      ids: ids.slice(0, length),
+      bodyIds: bodyIds.slice(0, length),
+    }));
+  }
+}
+
+function grown(column: Float64Array): Float64Array {
+  const bigger = new Float64Array(column.length * 2);
+  bigger.set(column);
+  return bigger;
 }
 
 /** Calls `each` with every record whose key starts with `prefix`, in key order, read in big batches. */

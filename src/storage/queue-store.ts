@@ -43,13 +43,15 @@ export class QueueStore implements ReplicatedStateMachine<QueueApplyResult> {
 
   /**
    * Opens the queue state in `root` (creating it if new), deletes what a crash left staged or retired (in
-   * the background), and rebuilds memory from the current generation, reading bookkeeping only.
+   * the background), and rebuilds memory from the current generation, reading bookkeeping only. Records
+   * of purged messages and deleted queues are deleted in the background; `onSweepError` hears if that
+   * fails (what is left waits for the next open).
    */
-  static async open(root: RootLevel): Promise<QueueStore> {
+  static async open(root: RootLevel, onSweepError: (error: unknown) => void = () => undefined): Promise<QueueStore> {
     const generations = await QueueGenerations.open(queueSublevel(root));
-    const buffer = new QueueWriteBuffer(generations.level());
+    const buffer = new QueueWriteBuffer(generations.level(), onSweepError);
     try {
-      const { machine, applied } = await loadGeneration(buffer.generation, buffer);
+      const { machine, applied } = await loadGeneration(buffer.generation, buffer, (drop) => buffer.sweeper.add(drop));
       return new QueueStore(generations, buffer, machine, applied);
     } catch (error) {
       await generations.close();
@@ -162,20 +164,19 @@ export class QueueStore implements ReplicatedStateMachine<QueueApplyResult> {
   async reload(): Promise<void> {
     await this.generations.followPointer();
     this.staging = undefined;
-    this.buffer.discard();
-    this.buffer.generation = this.generations.level();
-    const { machine, applied } = await loadGeneration(this.buffer.generation, this.buffer);
+    this.buffer.switchTo(this.generations.level());
+    const { machine, applied } = await loadGeneration(this.buffer.generation, this.buffer, (drop) => this.buffer.sweeper.add(drop));
     this.current = machine;
     this.persisted = applied;
   }
 
-  /** Resolves once the background deletion of old or aborted generations is done. */
-  settled(): Promise<void> {
-    return this.generations.settled();
+  /** Resolves once the background deletions (old or aborted generations, dropped records) are done. */
+  async settled(): Promise<void> {
+    await Promise.all([this.generations.settled(), this.buffer.sweeper.settled()]);
   }
 
   /** Stops background deletions (the next open resumes them). The root database stays open for its owner. */
   async close(): Promise<void> {
-    await this.generations.close();
+    await Promise.all([this.generations.close(), this.buffer.sweeper.close()]);
   }
 }

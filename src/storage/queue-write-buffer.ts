@@ -4,7 +4,7 @@
  * batch is written its bodies stay in memory; once written, memory holds none.
  */
 import type { RootBatch } from "./level-raft-storage.js";
-import { DIGEST_WORDS, digestHex } from "../queue/key-digest.js";
+import { QueueSweeper, type BulkDrop } from "./queue-sweeper.js";
 import type { MessageMeta } from "../queue/message-meta.js";
 import type { DedupRecord, QueueRecord, QueueStorage, StoredBody } from "../queue/queue-storage.js";
 import {
@@ -19,11 +19,6 @@ import {
   queueKey,
   type GenerationSublevel,
 } from "./queue-keys.js";
-
-/** Many messages (purge, queue deletion) or idempotency keys (queue deletion) dropped at once. */
-type BulkDrop =
-  | { readonly kind: "messages"; readonly incarnation: number; readonly ids: Float64Array; readonly bodyIds: Float64Array }
-  | { readonly kind: "dedup"; readonly incarnation: number; readonly digests: Uint32Array };
 
 /** The changes of one batch: keyed writes (the last one per key wins), bulk drops, queues to re-record. */
 class PendingChanges {
@@ -47,8 +42,30 @@ export class QueueWriteBuffer implements QueueStorage {
   /** The changes being written right now: still the freshest truth for reads until the write lands. */
   private writing: PendingChanges | undefined;
 
-  /** `generation` is the sublevel of the current state, replaced when a snapshot is installed. */
-  constructor(public generation: GenerationSublevel) {}
+  /** Deletes what purges and queue deletions drop, once the batch that dropped it is on disk. */
+  readonly sweeper: QueueSweeper;
+
+  /**
+   * `generation` is the sublevel of the current state, replaced when a snapshot is installed (switchTo).
+   * `onSweepError` hears of a failed background delete.
+   */
+  constructor(
+    private current: GenerationSublevel,
+    onSweepError: (error: unknown) => void,
+  ) {
+    this.sweeper = new QueueSweeper(current, onSweepError);
+  }
+
+  get generation(): GenerationSublevel {
+    return this.current;
+  }
+
+  /** The state is now generation `generation` (a snapshot was installed): unwritten changes are void. */
+  switchTo(generation: GenerationSublevel): void {
+    this.pending = new PendingChanges();
+    this.current = generation;
+    this.sweeper.switchTo(generation);
+  }
 
   queueChanged(name: string): void {
     this.pending.dirtyQueues.add(name);
@@ -103,9 +120,8 @@ export class QueueWriteBuffer implements QueueStorage {
 
   /**
    * Adds everything changed since the last call, plus `extra` puts (machine and applied records), to
-   * `batch` (on the node's root, written with the Raft step); call written() once it is on disk. Keyed
-   * writes go first, bulk drops after: a dropped key is never written again (ids, incarnations and body
-   * ids are never reused), so the drops win.
+   * `batch` (on the node's root, written with the Raft step); call written() once it is on disk. Bulk
+   * drops are not in it: they are deleted in the background once this batch is written (queue-sweeper.ts).
    */
   stage(batch: RootBatch, queueRecordOf: QueueRecordSource, extra: ReadonlyMap<string, Uint8Array>): void {
     const changes = this.pending;
@@ -116,7 +132,6 @@ export class QueueWriteBuffer implements QueueStorage {
       if (value === null) target.del(key);
       else target.put(key, value);
     }
-    for (const drop of changes.drops) dropInto(target, drop);
     for (const name of changes.dirtyQueues) {
       const record = queueRecordOf(name);
       if (record === undefined) target.del(queueKey(name));
@@ -127,12 +142,8 @@ export class QueueWriteBuffer implements QueueStorage {
 
   /** The batch of the last stage() is on disk: its changes are read from there from now on. */
   written(): void {
+    for (const drop of this.writing?.drops ?? []) this.sweeper.add(drop);
     this.writing = undefined;
-  }
-
-  /** Forgets every unwritten change (the state they describe was replaced by an installed snapshot). */
-  discard(): void {
-    this.pending = new PendingChanges();
   }
 }
 
@@ -156,17 +167,4 @@ class GenerationBatch {
   del(key: string): void {
     this.batch.del(key, this.options);
   }
-}
-
-function dropInto(batch: GenerationBatch, drop: BulkDrop): void {
-  if (drop.kind === "dedup") {
-    for (let offset = 0; offset < drop.digests.length; offset += DIGEST_WORDS) {
-      batch.del(dedupKey(drop.incarnation, digestHex(drop.digests, offset)));
-    }
-    return;
-  }
-  drop.ids.forEach((id, index) => {
-    batch.del(messageKey(drop.incarnation, id));
-    batch.del(bodyKey(drop.bodyIds[index] as number));
-  });
 }
