@@ -14,6 +14,11 @@ export interface RaftConfig {
   readonly maxInflightAppends: number;
   /** Bounds the committed entries handed out in one Ready. */
   readonly maxEntriesPerApply: number;
+  /**
+   * Bounds their bytes too (at least one entry is handed out): a driver applies a Ready's entries in one
+   * synchronous stretch, so this bounds how long one Ready keeps it from ticking and answering peers.
+   */
+  readonly maxBytesPerApply: number;
   /** Bounds the entries a leader accepts per propose call and the unpersisted tail it lets build up. */
   readonly maxUncommittedEntries: number;
   /** Probe with Pre-Vote before raising the term (Raft thesis §9.6). */
@@ -36,6 +41,8 @@ export function defaultRaftConfig(id: NodeId, random: () => number): RaftConfig 
     maxBytesPerAppend: 4 * 1024 * 1024,
     maxInflightAppends: 64,
     maxEntriesPerApply: 4096,
+    // About 1,000 queue messages of 100 bytes: tens of milliseconds of apply work, well inside a tick.
+    maxBytesPerApply: 128 * 1024,
     maxUncommittedEntries: 100_000,
     preVote: true,
     checkQuorum: true,
@@ -58,6 +65,7 @@ export function validateRaftConfig(config: RaftConfig): void {
     "maxBytesPerAppend",
     "maxInflightAppends",
     "maxEntriesPerApply",
+    "maxBytesPerApply",
     "maxUncommittedEntries",
   ] as const) {
     if (!(Number.isInteger(config[key]) && config[key] >= 1)) fail(`${key} must be a positive integer`);

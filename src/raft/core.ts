@@ -872,7 +872,7 @@ export class RaftCore {
       entries: this.log.unstableEntries(),
       eagerMessages: this.eagerMessages,
       messages: this.messages,
-      committedEntries: this.log.nextToApply(this.config.maxEntriesPerApply),
+      committedEntries: this.log.nextToApply(this.config.maxEntriesPerApply, this.config.maxBytesPerApply),
       readStates: this.readStates,
     };
     this.messages = [];

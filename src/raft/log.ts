@@ -177,10 +177,17 @@ export class RaftLog {
   }
 
   /** Committed entries not yet handed out; only durable ones, so a node never applies what it could lose. */
-  nextToApply(maxEntries: number): Entry[] {
+  nextToApply(maxEntries: number, maxBytes = Infinity): Entry[] {
     const upTo = Math.min(this.committed, this.stableIndex(), this.applied + maxEntries);
     const offset = this.start.index;
-    return this.entries.slice(this.applied - offset, Math.max(this.applied, upTo) - offset);
+    const from = this.applied - offset;
+    let to = from;
+    // At least one entry, however big; then as many as fit in maxBytes.
+    for (let bytes = 0; to < upTo - offset; to++) {
+      bytes += (this.entries[to] as Entry).data.byteLength;
+      if (bytes > maxBytes && to > from) break;
+    }
+    return this.entries.slice(from, to);
   }
 
   /**

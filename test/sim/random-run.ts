@@ -104,7 +104,7 @@ interface Profile {
 
 function chooseProfile(prng: Prng, options: RandomRunOptions): Profile {
   const nodes = options.nodes ?? prng.pick([3, 5]);
-  const config: Partial<SimRaftConfig> = {
+  const drawn = {
     preVote: prng.chance(0.8),
     checkQuorum: prng.chance(0.8),
     heartbeatIntervalTicks: prng.pick([1, 1, 2, 3]),
@@ -115,6 +115,8 @@ function chooseProfile(prng: Prng, options: RandomRunOptions): Profile {
     maxBytesPerAppend: prng.pick([4 * 1024 * 1024, 4 * 1024 * 1024, 16]),
     maxUncommittedEntries: prng.pick([10_000, 10_000, 100]),
   };
+  // The apply byte limit follows the append byte limit (no draw of its own, so every seed keeps its schedule).
+  const config: Partial<SimRaftConfig> = { ...drawn, maxBytesPerApply: drawn.maxBytesPerAppend === 16 ? 16 : 4 * 1024 * 1024 };
   const chaos = prng.pick([0.5, 1, 1, 2]);
   const midReadyCrashRate = options.unsafeSendBeforePersist ? 0.01 : prng.pick([0, 0.001, 0.005]);
   const maxPersistDelayTicks = prng.pick([0, 0, 1, 3, 8]);
@@ -127,7 +129,7 @@ function chooseProfile(prng: Prng, options: RandomRunOptions): Profile {
   const description =
     `preVote=${config.preVote} checkQuorum=${config.checkQuorum} hb=${config.heartbeatIntervalTicks} ` +
     `batch=${config.maxEntriesPerAppend}/${config.maxBytesPerAppend}B inflight=${config.maxInflightAppends} ` +
-    `apply=${config.maxEntriesPerApply} maxUncommitted=${config.maxUncommittedEntries} ` +
+    `apply=${config.maxEntriesPerApply}/${config.maxBytesPerApply}B maxUncommitted=${config.maxUncommittedEntries} ` +
     `chaos=${chaos} midReadyCrash=${midReadyCrashRate} persistDelay=0..${maxPersistDelayTicks} ` +
     `membership=${membershipChanges ? `on spares=${spares}` : "off"} compaction=${compactionRate}`;
   return { nodes, config, chaos, midReadyCrashRate, maxPersistDelayTicks, spares, membershipChanges, compactionRate, description };
