@@ -16,13 +16,15 @@
  * there are no holes (test/storage/queue-memory.test.ts measures it).
  */
 import { DIGEST_WORDS, digestHex } from "./key-digest.js";
-import type { DedupRecord } from "./queue-storage.js";
 
-/** Told of every key remembered and forgotten, so they can be persisted. */
+/**
+ * Told of every key remembered and forgotten, in ring order, so they can be persisted. `digest` holds
+ * the key's DIGEST_WORDS words; read it during the call (it may be reused).
+ */
 export interface DedupListener {
-  remembered(record: DedupRecord): void;
-  /** The key whose digest (hex) is `digest` was forgotten. */
-  forgotten(digest: string): void;
+  remembered(digest: Uint32Array, id: number, expiresAtMs: number): void;
+  /** The oldest key held, remembered for `id` until `expiresAtMs`, was forgotten. */
+  forgotten(digest: Uint32Array, id: number, expiresAtMs: number): void;
 }
 
 /** The smallest ring and table; neither shrinks below it. */
@@ -102,7 +104,7 @@ export class DedupIndex {
     if (this.count >= this.maxKeys) this.forgetOldest();
     const expiresAtMs = nowMs + this.windowMs;
     this.append(digest, id, expiresAtMs);
-    this.listener.remembered({ digest: digestHex(digest), id, expiresAtMs });
+    this.listener.remembered(digest, id, expiresAtMs);
   }
 
   /** Forgets the keys whose window ended at or before `nowMs`. */
@@ -124,7 +126,9 @@ export class DedupIndex {
    * Rebuilds the keys of an empty index from their records (in any order), without telling the listener.
    * The index takes the batch's columns as its ring, sorted in place into (expiresAtMs, id) order, the
    * ring's order: so a million restored keys cost the ring, the table and, for the sort, 16 bytes each
-   * while it runs; no second copy of the ring and never an object per key. The batch is left empty.
+   * while it runs; no second copy of the ring and never an object per key. A digest stored twice (a key
+   * remembered again while held) keeps its later record; the earlier becomes a hole, as in remember().
+   * The batch is left empty.
    */
   restore(records: DedupRecordBatch): void {
     if (this.span > 0) throw new Error(`restoring idempotency keys into an index already holding ${this.count}`);
@@ -139,8 +143,13 @@ export class DedupIndex {
     this.head = 0;
     this.table = new Uint32Array(tableCapacityFor(keys));
     for (let at = 0; at < keys; at++) {
-      if (!this.insertNewSlot(at)) {
-        throw new Error(`idempotency key digest ${digestHex(this.digests, at * DIGEST_WORDS)} is restored twice: the stored records are corrupt`);
+      const earlier = this.insertOrReplaceSlot(at);
+      if (earlier >= 0) {
+        if (this.ids[earlier] === this.ids[at]) {
+          throw new Error(`idempotency key digest ${digestHex(this.digests, at * DIGEST_WORDS)} is stored twice for one message: the stored records are corrupt`);
+        }
+        this.ids[earlier] = HOLE;
+        this.count -= 1;
       }
       this.span += 1;
       this.count += 1;
@@ -157,7 +166,7 @@ export class DedupIndex {
   private forget(at: number): void {
     this.removeSlot(this.slotOfEntry(at));
     this.count -= 1;
-    this.listener.forgotten(digestHex(this.digests, at * DIGEST_WORDS));
+    this.listener.forgotten(this.digests.subarray(at * DIGEST_WORDS, (at + 1) * DIGEST_WORDS), this.ids[at] as number, this.expiresAtMs[at] as number);
   }
 
   private popFront(): void {
@@ -238,15 +247,18 @@ export class DedupIndex {
     return (this.digests[at * DIGEST_WORDS] as number) & (this.table.length - 1);
   }
 
-  /** Indexes the ring entry at `at` unless an indexed entry has its digest; false if one has. */
-  private insertNewSlot(at: number): boolean {
+  /** Indexes the ring entry at `at`, in place of an indexed entry with its digest if any: returns that one's position, or -1. */
+  private insertOrReplaceSlot(at: number): number {
     const mask = this.table.length - 1;
     let slot = this.home(at);
     for (let held = this.table[slot] as number; held !== EMPTY; slot = (slot + 1) & mask, held = this.table[slot] as number) {
-      if (this.sameDigest(held - 1, at)) return false;
+      if (this.sameDigest(held - 1, at)) {
+        this.table[slot] = at + 1;
+        return held - 1;
+      }
     }
     this.table[slot] = at + 1;
-    return true;
+    return -1;
   }
 
   private insertSlot(at: number): void {

@@ -81,8 +81,8 @@ export class QueueState {
     private readonly bodyIds: BodyIdSource,
   ) {
     this.dedup = new DedupIndex(settings.dedupWindowMs, MAX_DEDUP_KEYS_PER_QUEUE, {
-      remembered: (record) => storage.dedupRemembered(incarnation, record),
-      forgotten: (digest) => storage.dedupForgotten(incarnation, digest),
+      remembered: (digest, id, expiresAtMs) => storage.dedupRemembered(incarnation, digest, id, expiresAtMs),
+      forgotten: (_digest, id, expiresAtMs) => storage.dedupForgotten(incarnation, id, expiresAtMs),
     });
     const table = this.table;
     const liveIn =
@@ -298,7 +298,7 @@ export class QueueState {
   /** Drops every message and idempotency key and the queue's record, for DeleteQueue. */
   drop(): void {
     this.dropMessages();
-    this.storage.queueDropped(this.name, this.incarnation, this.dedup.allDigests());
+    this.storage.queueDropped(this.name, this.incarnation);
   }
 
   /** Counts as of `nowMs` (not before the last command): what advanceTo(nowMs) would produce, read only. */

@@ -41,24 +41,12 @@ export interface MachineRecord {
   readonly nextBodyId: number;
 }
 
-/** One remembered idempotency key of a queue, named by its digest (key-digest.ts), not the key itself. */
-export interface DedupRecord {
-  /** The key's digest as 32 lowercase hex digits. */
-  readonly digest: string;
-  /** The id first enqueued under the key. */
-  readonly id: number;
-  readonly expiresAtMs: number;
-}
-
 /** Receives the state machine's durable changes, and serves the bodies it does not hold. */
 export interface QueueStorage {
   /** Queue `name` was created or changed (settings or counters); its record is read when persisted. */
   queueChanged(name: string): void;
-  /**
-   * A queue incarnation was deleted: its record and its idempotency keys go, named by `dedupDigests`
-   * (DIGEST_WORDS words per key, as DedupIndex.allDigests returns them); its messages go via messagesDropped.
-   */
-  queueDropped(name: string, incarnation: number, dedupDigests: Uint32Array): void;
+  /** A queue incarnation was deleted: its record and its idempotency keys go; its messages go via messagesDropped. */
+  queueDropped(name: string, incarnation: number): void;
   /** A message was added or its bookkeeping changed. */
   messageChanged(incarnation: number, meta: MessageMeta): void;
   /** A message left its queue (its body goes separately, unless dead-lettering keeps it). */
@@ -69,9 +57,10 @@ export interface QueueStorage {
   bodyAdded(bodyId: number, body: StoredBody): void;
   /** A body no message refers to any more. */
   bodyRemoved(bodyId: number): void;
-  dedupRemembered(incarnation: number, record: DedupRecord): void;
-  /** The idempotency key whose digest (hex) is `digest` was forgotten. */
-  dedupForgotten(incarnation: number, digest: string): void;
+  /** An idempotency key (its DIGEST_WORDS-word digest, key-digest.ts) was remembered; keys come in ring order. */
+  dedupRemembered(incarnation: number, digest: Uint32Array, id: number, expiresAtMs: number): void;
+  /** The oldest idempotency key held, remembered for `id` until `expiresAtMs`, was forgotten. */
+  dedupForgotten(incarnation: number, id: number, expiresAtMs: number): void;
   /** The bodies of `bodyIds`, by position; undefined where a body is gone. */
   readBodies(bodyIds: readonly number[]): Promise<(StoredBody | undefined)[]>;
 }

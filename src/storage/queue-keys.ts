@@ -8,25 +8,20 @@
  *     applied                        JSON {appliedIndex, membership}
  *     machine                        JSON MachineRecord
  *     q/<queue name>                 JSON QueueRecord
- *     d/<incarnation>/<digest>       16-byte record of one idempotency key, named by its digest (32 hex
- *                                    digits, src/queue/key-digest.ts): the key itself is not kept
+ *     d/<incarnation>/<seq>          a chunk of one queue's idempotency keys, as digests, and
+ *     e/<incarnation>                how far that queue has forgotten them (dedup-chunks.ts)
  *     m/<incarnation>/<id>           37-byte message bookkeeping (the only range a restart scans in bulk)
  *     b/<body id>                    headers and body of one message
  *
  * Numbers in keys are fixed-width lowercase hex, so key order is numeric order: a queue's messages scan in
- * id order. Message records stay small and apart from bodies so a restart reads bookkeeping only. Dedup
- * keys are named by digest, not by expiry: the state machine forgets a key, or drops a deleted queue's
- * keys, by digest alone, and a key remembered again overwrites its one record in place. So they scan in
- * digest order, and a restart sorts them into expiry order (DedupIndex.restore).
+ * id order. Message records stay small and apart from bodies so a restart reads bookkeeping only.
  */
 import type { AbstractIteratorOptions } from "abstract-level";
 import type { CompanionOperation } from "../node/state-machine.js";
 import type { Membership } from "../raft/types.js";
-import type { DedupRecordBatch } from "../queue/dedup-index.js";
-import { DIGEST_HEX_CHARS, hexDigitValue, readDigestHex } from "../queue/key-digest.js";
 import type { MessageMeta } from "../queue/message-meta.js";
 import { MessageState } from "../queue/message-meta.js";
-import type { DedupRecord, MachineRecord, QueueRecord, StoredBody } from "../queue/queue-storage.js";
+import type { MachineRecord, QueueRecord, StoredBody } from "../queue/queue-storage.js";
 import type { RootLevel } from "./level-raft-storage.js";
 
 /** Name of the root sublevel holding the queue state; the Raft storage uses "raft". */
@@ -39,7 +34,6 @@ export const RETIRED_GENERATION_KEY = "retired";
 export const APPLIED_KEY = "applied";
 export const MACHINE_KEY = "machine";
 export const QUEUE_PREFIX = "q/";
-export const DEDUP_PREFIX = "d/";
 export const MESSAGE_PREFIX = "m/";
 export const BODY_PREFIX = "b/";
 
@@ -47,9 +41,6 @@ const INCARNATION_DIGITS = 8;
 /** Enough hex digits for any safe integer (2^53 needs 14). */
 const NUMBER_DIGITS = 14;
 const META_BYTES = 37;
-const DEDUP_BYTES = 16;
-/** Where a dedup key's digest starts, after `d/<incarnation>/`. */
-const DEDUP_DIGEST_START = DEDUP_PREFIX.length + INCARNATION_DIGITS + 1;
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
@@ -85,15 +76,6 @@ export function queueKey(name: string): string {
   return `${QUEUE_PREFIX}${name}`;
 }
 
-export function dedupPrefix(incarnation: number): string {
-  return `${DEDUP_PREFIX}${hex(incarnation, INCARNATION_DIGITS)}/`;
-}
-
-/** The key of the record of the idempotency key whose digest (hex) is `digest`. */
-export function dedupKey(incarnation: number, digest: string): string {
-  return `${dedupPrefix(incarnation)}${digest}`;
-}
-
 export function messageKey(incarnation: number, id: number): string {
   return `${MESSAGE_PREFIX}${hex(incarnation, INCARNATION_DIGITS)}/${hex(id, NUMBER_DIGITS)}`;
 }
@@ -112,28 +94,6 @@ export function parseMessageKey(key: string): { incarnation: number; id: number 
     throw new Error(`queue message key ${JSON.stringify(key)} is malformed`);
   }
   return { incarnation, id };
-}
-
-/**
- * The incarnation a dedup key names; its digest goes into `digest` (DIGEST_WORDS words). It allocates
- * nothing, as a restart parses a million. Dedup keys keep the digest in hex, not binary: keys are utf8
- * text here, and reading 32 hex digits costs a restart less than the LevelDB read itself.
- */
-export function parseDedupKey(key: string, digest: Uint32Array): number {
-  let incarnation = 0;
-  for (let at = DEDUP_PREFIX.length; at < DEDUP_DIGEST_START - 1; at++) {
-    const digit = hexDigitValue(key.charCodeAt(at));
-    incarnation = digit < 0 ? Number.NaN : incarnation * 16 + digit;
-  }
-  const wellFormed =
-    incarnation > 0 &&
-    key.length === DEDUP_DIGEST_START + DIGEST_HEX_CHARS &&
-    key[DEDUP_DIGEST_START - 1] === "/" &&
-    readDigestHex(key, DEDUP_DIGEST_START, digest, 0);
-  if (!wellFormed) {
-    throw new Error(`queue dedup key ${JSON.stringify(key)} is malformed: expected ${DEDUP_PREFIX}<incarnation>/<${DIGEST_HEX_CHARS} hex digits>`);
-  }
-  return incarnation;
 }
 
 export function encodeJson(value: unknown): Uint8Array {
@@ -161,27 +121,7 @@ export interface AppliedRecord {
   readonly membership: Membership | null;
 }
 
-export type { DedupRecord, MachineRecord, QueueRecord };
-
-/** An idempotency key's record in 16 bytes: the id first enqueued under it, then its expiry (float64 LE). */
-export function encodeDedup(record: DedupRecord): Uint8Array {
-  const bytes = new Uint8Array(DEDUP_BYTES);
-  const view = new DataView(bytes.buffer);
-  view.setFloat64(0, record.id, true);
-  view.setFloat64(8, record.expiresAtMs, true);
-  return bytes;
-}
-
-/** Holds one dedup value while it is read, so reading a million allocates nothing per record. */
-const dedupScratch = new Uint8Array(DEDUP_BYTES);
-const dedupScratchView = new DataView(dedupScratch.buffer);
-
-/** Adds the record of the idempotency key whose digest is `digest`, stored as `bytes`, to `batch`. */
-export function decodeDedupInto(batch: DedupRecordBatch, digest: Uint32Array, bytes: Uint8Array): void {
-  if (bytes.byteLength !== DEDUP_BYTES) throw new Error(`queue dedup record of ${bytes.byteLength} bytes: expected ${DEDUP_BYTES}`);
-  dedupScratch.set(bytes);
-  batch.add(digest, 0, dedupScratchView.getFloat64(0, true), dedupScratchView.getFloat64(8, true));
-}
+export type { MachineRecord, QueueRecord };
 
 /** Message bookkeeping in 37 bytes: body id, enqueue time, due time, payload bytes, delivery count, state. */
 export function encodeMeta(meta: MessageMeta): Uint8Array {

@@ -3,21 +3,27 @@
  * the idempotency keys, then every message's bookkeeping in big batches. Bodies are never read.
  */
 import { DedupRecordBatch } from "../queue/dedup-index.js";
-import { DIGEST_WORDS } from "../queue/key-digest.js";
 import { MAX_DEDUP_KEYS_PER_QUEUE } from "../queue/limits.js";
 import type { QueueStorage } from "../queue/queue-storage.js";
 import { QueueStateMachine } from "../queue/state-machine.js";
 import type { BulkDrop } from "./queue-sweeper.js";
 import {
+  DEDUP_CHUNK_PREFIX,
+  DEDUP_FRONT_PREFIX,
+  atOrBefore,
+  decodeDedupFront,
+  parseDedupChunkKey,
+  parseDedupFrontKey,
+  readDedupChunk,
+  type RingPosition,
+} from "./dedup-chunks.js";
+import {
   APPLIED_KEY,
-  DEDUP_PREFIX,
   MACHINE_KEY,
   MESSAGE_PREFIX,
   QUEUE_PREFIX,
-  decodeDedupInto,
   decodeJson,
   decodeMeta,
-  parseDedupKey,
   parseMessageKey,
   prefixRange,
   type AppliedRecord,
@@ -36,6 +42,22 @@ const LOAD_AHEAD_BYTES = 1024 * 1024;
 const EMPTY_MACHINE: MachineRecord = { lastNowMs: 0, createdTotal: 0, nextBodyId: 1 };
 const NOTHING_APPLIED: AppliedRecord = { appliedIndex: 0, membership: null };
 
+/** What a load tells the write buffer besides the machine it builds. */
+export interface LoadSink {
+  /** Records of deleted queues or purged messages, to delete in the background. */
+  sweep(drop: BulkDrop): void;
+  /** A stored chunk of a queue's idempotency keys, in seq order, with the position of its last key. */
+  dedupChunkFound(incarnation: number, seq: number, last: RingPosition): void;
+}
+
+/**
+ * Stored keys one queue may hold: its index's keys plus as many again, for keys stored twice (a key
+ * remembered again while held). More means the records are corrupt.
+ */
+const MAX_STORED_KEYS_PER_QUEUE = 2 * MAX_DEDUP_KEYS_PER_QUEUE;
+/** The front of a queue that never forgot a key. */
+const NOTHING_FORGOTTEN: RingPosition = { expiresAtMs: -Infinity, id: 0 };
+
 /** A rebuilt machine and where its state stands. */
 export interface LoadedGeneration {
   readonly machine: QueueStateMachine;
@@ -44,13 +66,9 @@ export interface LoadedGeneration {
 
 /**
  * Reads generation `generation` into a new machine whose changes go to `storage`. Records of deleted
- * queues and purged messages that were not swept before the node stopped go to `sweep`.
+ * queues and purged messages that were not swept before the node stopped go to `sink.sweep`.
  */
-export async function loadGeneration(
-  generation: GenerationSublevel,
-  storage: QueueStorage,
-  sweep: (drop: BulkDrop) => void,
-): Promise<LoadedGeneration> {
+export async function loadGeneration(generation: GenerationSublevel, storage: QueueStorage, sink: LoadSink): Promise<LoadedGeneration> {
   const appliedBytes = await generation.get(APPLIED_KEY);
   const machineBytes = await generation.get(MACHINE_KEY);
   const applied = appliedBytes === undefined ? NOTHING_APPLIED : decodeJson<AppliedRecord>(appliedBytes);
@@ -60,22 +78,34 @@ export async function loadGeneration(
   for await (const bytes of generation.values(prefixRange(QUEUE_PREFIX))) queues.push(decodeJson<QueueRecord>(bytes));
 
   // Idempotency keys go straight into columns per queue incarnation, which the queues' indexes adopt.
-  const dedup = new Map<number, DedupRecordBatch>();
-  const digest = new Uint32Array(DIGEST_WORDS);
-  await scan(generation, DEDUP_PREFIX, (key, bytes) => {
-    const incarnation = parseDedupKey(key, digest);
-    let records = dedup.get(incarnation);
-    if (records === undefined) dedup.set(incarnation, (records = new DedupRecordBatch(MAX_DEDUP_KEYS_PER_QUEUE)));
-    decodeDedupInto(records, digest, bytes);
-  });
-
+  // A deleted queue's chunks and front are swept.
   const live = new Set(queues.map((queue) => queue.incarnation));
-  for (const [incarnation, records] of dedup) {
-    if (live.has(incarnation)) continue;
-    dedup.delete(incarnation);
-    const count = records.length; // release() empties the batch
-    sweep({ kind: "dedup", incarnation, digests: records.release().digests.slice(0, count * DIGEST_WORDS) });
-  }
+  const fronts = new Map<number, RingPosition>();
+  const deadKeys: string[] = [];
+  await scan(generation, DEDUP_FRONT_PREFIX, (key, bytes) => {
+    const incarnation = parseDedupFrontKey(key);
+    if (live.has(incarnation)) fronts.set(incarnation, decodeDedupFront(bytes));
+    else deadKeys.push(key);
+  });
+  const dedup = new Map<number, DedupRecordBatch>();
+  await scan(generation, DEDUP_CHUNK_PREFIX, (key, bytes) => {
+    const { incarnation, seq } = parseDedupChunkKey(key);
+    if (!live.has(incarnation)) {
+      deadKeys.push(key);
+      return;
+    }
+    let records = dedup.get(incarnation);
+    if (records === undefined) dedup.set(incarnation, (records = new DedupRecordBatch(MAX_STORED_KEYS_PER_QUEUE)));
+    const batch = records;
+    const front = fronts.get(incarnation) ?? NOTHING_FORGOTTEN;
+    let last: RingPosition = NOTHING_FORGOTTEN;
+    readDedupChunk(bytes, (digest, id, expiresAtMs) => {
+      last = { expiresAtMs, id };
+      if (!atOrBefore(last, front)) batch.add(digest, 0, id, expiresAtMs);
+    });
+    sink.dedupChunkFound(incarnation, seq, last);
+  });
+  if (deadKeys.length > 0) sink.sweep({ kind: "keys", keys: deadKeys });
 
   const restore = QueueStateMachine.beginRestore(storage, { machine: machineRecord, queues, dedup });
   const dropped = new DroppedMessages();
@@ -84,7 +114,7 @@ export async function loadGeneration(
     const meta = decodeMeta(id, bytes);
     if (!restore.add(incarnation, meta)) dropped.add(incarnation, id, meta.bodyId);
   });
-  for (const drop of dropped.drops()) sweep(drop);
+  for (const drop of dropped.drops()) sink.sweep(drop);
   return { machine: restore.finish(), applied };
 }
 

@@ -51,7 +51,7 @@ export class QueueStore implements ReplicatedStateMachine<QueueApplyResult> {
     const generations = await QueueGenerations.open(queueSublevel(root));
     const buffer = new QueueWriteBuffer(generations.level(), onSweepError);
     try {
-      const { machine, applied } = await loadGeneration(buffer.generation, buffer, (drop) => buffer.sweeper.add(drop));
+      const { machine, applied } = await loadGeneration(buffer.generation, buffer, buffer.loadSink());
       return new QueueStore(generations, buffer, machine, applied);
     } catch (error) {
       await generations.close();
@@ -165,7 +165,7 @@ export class QueueStore implements ReplicatedStateMachine<QueueApplyResult> {
     await this.generations.followPointer();
     this.staging = undefined;
     this.buffer.switchTo(this.generations.level());
-    const { machine, applied } = await loadGeneration(this.buffer.generation, this.buffer, (drop) => this.buffer.sweeper.add(drop));
+    const { machine, applied } = await loadGeneration(this.buffer.generation, this.buffer, this.buffer.loadSink());
     this.current = machine;
     this.persisted = applied;
   }

@@ -11,16 +11,15 @@
  * live record.
  */
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { DIGEST_WORDS, digestHex } from "../queue/key-digest.js";
-import { bodyKey, dedupKey, messageKey, type GenerationSublevel } from "./queue-keys.js";
+import { bodyKey, messageKey, type GenerationSublevel } from "./queue-keys.js";
 
 /** Deletes per LevelDB batch: about 10-20 ms of the event loop each, between which everything else runs. */
 export const SWEEP_KEYS_PER_BATCH = 2_000;
 
-/** Many messages (purge, queue deletion) or idempotency keys (queue deletion) dropped at once. */
+/** Many messages (purge, queue deletion) or other records (a deleted queue's idempotency keys) dropped at once. */
 export type BulkDrop =
   | { readonly kind: "messages"; readonly incarnation: number; readonly ids: Float64Array; readonly bodyIds: Float64Array }
-  | { readonly kind: "dedup"; readonly incarnation: number; readonly digests: Uint32Array };
+  | { readonly kind: "keys"; readonly keys: readonly string[] };
 
 /** Deletes dropped records of one generation, oldest drop first, in bounded batches. */
 export class QueueSweeper {
@@ -96,14 +95,11 @@ export class QueueSweeper {
     const keys: string[] = [];
     while (keys.length < limit && this.work.length > 0) {
       const drop = this.work[0]!;
-      const keysPerRecord = drop.kind === "dedup" ? 1 : 2;
+      const keysPerRecord = drop.kind === "keys" ? 1 : 2;
       const end = Math.min(recordsOf(drop), this.done + Math.ceil((limit - keys.length) / keysPerRecord));
       for (let at = this.done; at < end; at++) {
-        if (drop.kind === "dedup") {
-          keys.push(dedupKey(drop.incarnation, digestHex(drop.digests, at * DIGEST_WORDS)));
-        } else {
-          keys.push(messageKey(drop.incarnation, drop.ids[at]!), bodyKey(drop.bodyIds[at]!));
-        }
+        if (drop.kind === "keys") keys.push(drop.keys[at]!);
+        else keys.push(messageKey(drop.incarnation, drop.ids[at]!), bodyKey(drop.bodyIds[at]!));
       }
       this.done = end;
       if (end === recordsOf(drop)) {
@@ -116,5 +112,5 @@ export class QueueSweeper {
 }
 
 function recordsOf(drop: BulkDrop): number {
-  return drop.kind === "dedup" ? drop.digests.length / DIGEST_WORDS : drop.ids.length;
+  return drop.kind === "keys" ? drop.keys.length : drop.ids.length;
 }

@@ -4,15 +4,15 @@
  * batch is written its bodies stay in memory; once written, memory holds none.
  */
 import type { RootBatch } from "./level-raft-storage.js";
+import type { LoadSink } from "./queue-loader.js";
 import { QueueSweeper, type BulkDrop } from "./queue-sweeper.js";
 import type { MessageMeta } from "../queue/message-meta.js";
-import type { DedupRecord, QueueRecord, QueueStorage, StoredBody } from "../queue/queue-storage.js";
+import type { QueueRecord, QueueStorage, StoredBody } from "../queue/queue-storage.js";
+import { DedupChunkBuilder, DedupChunkLog, dedupChunkKey, dedupFrontKey, encodeDedupFront, type RingPosition } from "./dedup-chunks.js";
 import {
   bodyKey,
   decodeBody,
-  dedupKey,
   encodeBody,
-  encodeDedup,
   encodeJson,
   encodeMeta,
   messageKey,
@@ -26,6 +26,9 @@ class PendingChanges {
   readonly writes = new Map<string, Uint8Array | null>();
   readonly drops: BulkDrop[] = [];
   readonly dirtyQueues = new Set<string>();
+  /** Per queue incarnation, the idempotency keys remembered, and how far the ring's front moved. */
+  readonly dedupChunks = new Map<number, DedupChunkBuilder>();
+  readonly dedupFronts = new Map<number, RingPosition>();
 
   /** What this batch says about `key`: a value, null (deleted), or undefined (not touched). */
   lookup(key: string): Uint8Array | null | undefined {
@@ -44,6 +47,8 @@ export class QueueWriteBuffer implements QueueStorage {
 
   /** Deletes what purges and queue deletions drop, once the batch that dropped it is on disk. */
   readonly sweeper: QueueSweeper;
+  /** The stored idempotency key chunks of each queue incarnation. */
+  private readonly dedupLogs = new Map<number, DedupChunkLog>();
 
   /**
    * `generation` is the sublevel of the current state, replaced when a snapshot is installed (switchTo).
@@ -63,6 +68,7 @@ export class QueueWriteBuffer implements QueueStorage {
   /** The state is now generation `generation` (a snapshot was installed): unwritten changes are void. */
   switchTo(generation: GenerationSublevel): void {
     this.pending = new PendingChanges();
+    this.dedupLogs.clear();
     this.current = generation;
     this.sweeper.switchTo(generation);
   }
@@ -71,9 +77,13 @@ export class QueueWriteBuffer implements QueueStorage {
     this.pending.dirtyQueues.add(name);
   }
 
-  queueDropped(name: string, incarnation: number, dedupDigests: Uint32Array): void {
+  queueDropped(name: string, incarnation: number): void {
     this.pending.dirtyQueues.add(name);
-    if (dedupDigests.length > 0) this.pending.drops.push({ kind: "dedup", incarnation, digests: dedupDigests });
+    this.pending.dedupChunks.delete(incarnation);
+    this.pending.dedupFronts.delete(incarnation);
+    const chunks = this.dedupLogs.get(incarnation)?.liveSeqs() ?? [];
+    this.dedupLogs.delete(incarnation);
+    this.pending.drops.push({ kind: "keys", keys: [...chunks.map((seq) => dedupChunkKey(incarnation, seq)), dedupFrontKey(incarnation)] });
   }
 
   messageChanged(incarnation: number, meta: MessageMeta): void {
@@ -96,12 +106,22 @@ export class QueueWriteBuffer implements QueueStorage {
     this.pending.writes.set(bodyKey(bodyId), null);
   }
 
-  dedupRemembered(incarnation: number, record: DedupRecord): void {
-    this.pending.writes.set(dedupKey(incarnation, record.digest), encodeDedup(record));
+  dedupRemembered(incarnation: number, digest: Uint32Array, id: number, expiresAtMs: number): void {
+    let chunk = this.pending.dedupChunks.get(incarnation);
+    if (chunk === undefined) this.pending.dedupChunks.set(incarnation, (chunk = new DedupChunkBuilder()));
+    chunk.add(digest, id, expiresAtMs);
   }
 
-  dedupForgotten(incarnation: number, digest: string): void {
-    this.pending.writes.set(dedupKey(incarnation, digest), null);
+  dedupForgotten(incarnation: number, id: number, expiresAtMs: number): void {
+    this.pending.dedupFronts.set(incarnation, { expiresAtMs, id });
+  }
+
+  /** Where a load of this buffer's generation reports what it found besides the state. */
+  loadSink(): LoadSink {
+    return {
+      sweep: (drop) => this.sweeper.add(drop),
+      dedupChunkFound: (incarnation, seq, last) => this.dedupLog(incarnation).stored(seq, last),
+    };
   }
 
   async readBodies(bodyIds: readonly number[]): Promise<(StoredBody | undefined)[]> {
@@ -132,12 +152,28 @@ export class QueueWriteBuffer implements QueueStorage {
       if (value === null) target.del(key);
       else target.put(key, value);
     }
+    for (const [incarnation, chunk] of changes.dedupChunks) {
+      const log = this.dedupLog(incarnation);
+      const seq = log.nextSeq;
+      target.put(dedupChunkKey(incarnation, seq), chunk.encoded());
+      log.stored(seq, chunk.last);
+    }
+    for (const [incarnation, front] of changes.dedupFronts) {
+      target.put(dedupFrontKey(incarnation), encodeDedupFront(front));
+      for (const seq of this.dedupLog(incarnation).takeCoveredBy(front)) target.del(dedupChunkKey(incarnation, seq));
+    }
     for (const name of changes.dirtyQueues) {
       const record = queueRecordOf(name);
       if (record === undefined) target.del(queueKey(name));
       else target.put(queueKey(name), encodeJson(record));
     }
     for (const [key, value] of extra) target.put(key, value);
+  }
+
+  private dedupLog(incarnation: number): DedupChunkLog {
+    let log = this.dedupLogs.get(incarnation);
+    if (log === undefined) this.dedupLogs.set(incarnation, (log = new DedupChunkLog()));
+    return log;
   }
 
   /** The batch of the last stage() is on disk: its changes are read from there from now on. */

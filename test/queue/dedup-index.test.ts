@@ -2,7 +2,13 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { DedupIndex, DedupRecordBatch, type DedupListener } from "../../src/queue/dedup-index.js";
 import { digestHex, digestKey, parseDigestHex } from "../../src/queue/key-digest.js";
-import type { DedupRecord } from "../../src/queue/queue-storage.js";
+
+/** One remembered key as the tests keep it: its digest in hex. */
+interface DedupRecord {
+  readonly digest: string;
+  readonly id: number;
+  readonly expiresAtMs: number;
+}
 import { seededRandom } from "./helpers.js";
 
 const WINDOW_MS = 1000;
@@ -10,16 +16,16 @@ const WINDOW_MS = 1000;
 /** A listener that logs what it is told, in order. */
 function logTo(events: string[]): DedupListener {
   return {
-    remembered: (record) => events.push(`remembered ${record.digest} id ${record.id} until ${record.expiresAtMs}`),
-    forgotten: (digest) => events.push(`forgotten ${digest}`),
+    remembered: (digest, id, expiresAtMs) => events.push(`remembered ${digestHex(digest)} id ${id} until ${expiresAtMs}`),
+    forgotten: (digest) => events.push(`forgotten ${digestHex(digest)}`),
   };
 }
 
 /** A listener that keeps the records as the store would: the last word per digest wins. */
 function storeIn(records: Map<string, DedupRecord>): DedupListener {
   return {
-    remembered: (record) => records.set(record.digest, record),
-    forgotten: (digest) => records.delete(digest),
+    remembered: (digest, id, expiresAtMs) => records.set(digestHex(digest), { digest: digestHex(digest), id, expiresAtMs }),
+    forgotten: (digest) => records.delete(digestHex(digest)),
   };
 }
 
@@ -267,9 +273,26 @@ describe("DedupIndex", () => {
     expect(digestsOf(again)).toEqual(digestsOf(original));
   });
 
-  it("refuses to restore a digest twice, or into an index that holds keys", () => {
+  it("restores a digest stored twice as its later record, the earlier one a hole", () => {
+    // A key remembered again while held is in two stored chunks (test/storage/queue-dedup.test.ts).
     const record = { digest: hexOf("k"), id: 1, expiresAtMs: WINDOW_MS };
-    expect(() => new DedupIndex(WINDOW_MS, 10, logTo([])).restore(batchOf([record, { ...record, id: 2 }]))).toThrow(/restored twice/);
+    const other = { digest: hexOf("x"), id: 2, expiresAtMs: WINDOW_MS + 5 };
+    const events: string[] = [];
+    const index = new DedupIndex(WINDOW_MS, 10, logTo(events));
+    index.restore(batchOf([record, other, { ...record, id: 3, expiresAtMs: WINDOW_MS + 10 }]));
+    expect(index.size).toBe(2);
+    expect(digestsOf(index)).toEqual([other.digest, record.digest]);
+    expect(keyed(index).lookup("k", WINDOW_MS + 1)).toBe(3);
+    index.prune(WINDOW_MS + 5);
+    expect(events).toEqual([`forgotten ${other.digest}`]);
+    expect(keyed(index).lookup("k", WINDOW_MS + 6)).toBe(3);
+  });
+
+  it("refuses to restore one message's key twice, or into an index that holds keys", () => {
+    const record = { digest: hexOf("k"), id: 1, expiresAtMs: WINDOW_MS };
+    expect(() => new DedupIndex(WINDOW_MS, 10, logTo([])).restore(batchOf([record, { ...record, expiresAtMs: WINDOW_MS + 1 }]))).toThrow(
+      /stored twice for one message/,
+    );
     const index = new DedupIndex(WINDOW_MS, 10, logTo([]));
     keyed(index).remember("a", 1, 0);
     expect(() => index.restore(batchOf([record]))).toThrow(/already holding 1/);
