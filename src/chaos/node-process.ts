@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync } from "node:fs";
+import { withAllocatorEnv } from "../cli/allocator-env.js";
 
 /** How a process ended. */
 export interface ProcessExit {
@@ -73,7 +74,10 @@ export class NodeProcess {
     const log = openSync(this.spec.logFile, "a");
     let child: ChildProcess;
     try {
-      child = spawn(process.execPath, ["--enable-source-maps", this.spec.cliMain, "serve", ...this.spec.args], { stdio: ["ignore", log, log] });
+      child = spawn(process.execPath, ["--enable-source-maps", this.spec.cliMain, "serve", ...this.spec.args], {
+        stdio: ["ignore", log, log],
+        env: withAllocatorEnv(),
+      });
     } finally {
       closeSync(log);
     }

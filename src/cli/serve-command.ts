@@ -7,6 +7,7 @@ import { advertisedAddress } from "../server/join.js";
 import type { NodeIdentity } from "../server/discovery.js";
 import { RaftqServer } from "../server/raftq-server.js";
 import { addressProblem, nodeIdProblem, parsePeers } from "../server/peers.js";
+import { missingAllocatorSettings } from "./allocator-env.js";
 
 interface ServeFlags {
   id?: string;
@@ -150,6 +151,10 @@ export function registerServeCommand(program: Command): void {
       const identity = flags.join === undefined ? resolveNodeIdentity(flags, () => flags.hostname ?? hostname()) : joiningIdentity(flags, flags.join);
       const { id, peers } = identity;
       const logger = pino({ level: flags.logLevel, base: { node: id } });
+      const missing = missingAllocatorSettings();
+      if (missing.length > 0) {
+        logger.warn({ missing }, "malloc settings are not in the environment: resident memory will be higher (start nodes with bin/raftq, which sets them)");
+      }
       const server = await RaftqServer.start({
         id,
         listen: flags.listen,

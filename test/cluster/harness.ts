@@ -17,6 +17,7 @@ import { freePorts } from "../../src/chaos/ports.js";
 import { PROTO_DIR } from "../../src/protocol/proto-files.js";
 import { formatPeers } from "../../src/server/peers.js";
 import { callUnary, nodeStubs, type NodeStubs } from "./raw-grpc.js";
+import { withAllocatorEnv } from "../../src/cli/allocator-env.js";
 
 /** The built CLI every node runs; `make build` produces it. */
 export const CLI_MAIN = join(dirname(PROTO_DIR), "dist", "src", "cli", "main.js");
@@ -201,7 +202,7 @@ export class TestCluster {
     const log = openSync(member.logFile, "a");
     let child: ChildProcess;
     try {
-      child = spawn(process.execPath, args, { stdio: ["ignore", log, log], env: { ...process.env, ...this.options.env } });
+      child = spawn(process.execPath, args, { stdio: ["ignore", log, log], env: { ...withAllocatorEnv(), ...this.options.env } });
     } finally {
       closeSync(log);
     }

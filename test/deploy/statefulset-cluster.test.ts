@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { connect, type NodeReport, type NodeStatus } from "../../src/client/index.js";
 import { composeFile, named, REPO_ROOT, renderKustomization } from "./manifests.js";
+import { withAllocatorEnv } from "../../src/cli/allocator-env.js";
 
 const CLI_MAIN = join(REPO_ROOT, "dist", "src", "cli", "main.js");
 /** Longest wait for three new nodes to agree on a leader. */
@@ -55,7 +56,8 @@ interface Pod {
 /** The environment a pod's container sees: the ConfigMap, the downward API, and the test's overrides. */
 function podEnvironment(name: string, namespace: string, overrides: Record<string, string>): NodeJS.ProcessEnv {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("RAFTQ_") && key !== "HOSTNAME"));
-  return { ...inherited, ...configMap, RAFTQ_NAMESPACE: namespace, HOSTNAME: name, ...overrides };
+  // The image's entrypoint, bin/raftq, sets the allocator settings.
+  return { ...withAllocatorEnv(inherited), ...configMap, RAFTQ_NAMESPACE: namespace, HOSTNAME: name, ...overrides };
 }
 
 /** Starts `raftq serve` with no arguments, as the image's entrypoint does; output goes to a log file. */
