@@ -24,7 +24,10 @@ export interface Delivery extends Readonly<Delivery__Output> {
 }
 
 /** The client operations a delivery settles itself with. */
-export type LeaseActions = Pick<RaftqClient, "ack" | "nack" | "extendLease">;
+export interface LeaseActions extends Pick<RaftqClient, "nack" | "extendLease"> {
+  /** Acks one delivery by its receipt; the client joins acks made together into one call (ack-coalescer.ts). */
+  ackReceipt(queue: string, receipt: string): Promise<boolean>;
+}
 
 /** A Delivery bound to the client that leased it. */
 export class LeasedDelivery implements Delivery {
@@ -52,9 +55,8 @@ export class LeasedDelivery implements Delivery {
     return this.body.toString("utf8");
   }
 
-  async ack(): Promise<boolean> {
-    const result = await this.actions.ack(this.queue, { receipts: [this.receipt] });
-    return result.refusedReceipts.length === 0;
+  ack(): Promise<boolean> {
+    return this.actions.ackReceipt(this.queue, this.receipt);
   }
 
   async nack(delayMs = 0): Promise<boolean> {

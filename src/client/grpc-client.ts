@@ -27,7 +27,8 @@ import type {
   QueueStats,
   RaftqClient,
 } from "./client.js";
-import { LeasedDelivery, type Delivery } from "./delivery.js";
+import { AckCoalescer } from "./ack-coalescer.js";
+import { LeasedDelivery, type Delivery, type LeaseActions } from "./delivery.js";
 import { toRaftqError } from "./errors.js";
 import { Invoker, type RetryPolicy, type UnaryStarter } from "./invoker.js";
 import { closedError, NodePool } from "./node-pool.js";
@@ -51,11 +52,19 @@ export class GrpcRaftqClient implements RaftqClient {
   private readonly invoker: Invoker;
   /** Subscriptions and publishers still running, ended by `close()`. */
   private readonly streams = new Set<object>();
+  /** What deliveries settle themselves with: single acks are joined into Ack calls of many receipts. */
+  private readonly leaseActions: LeaseActions;
 
   constructor(options: ClientOptions) {
     this.options = resolveClientOptions(options);
     this.pool = new NodePool(this.options);
     this.invoker = new Invoker(this.pool, this.options);
+    const acks = new AckCoalescer((queue, receipts) => this.ack(queue, { receipts }));
+    this.leaseActions = {
+      ackReceipt: (queue, receipt) => acks.ack(queue, receipt),
+      nack: (queue, refs) => this.nack(queue, refs),
+      extendLease: (queue, refs) => this.extendLease(queue, refs),
+    };
   }
 
   get leaderAddress(): string | undefined {
@@ -90,7 +99,7 @@ export class GrpcRaftqClient implements RaftqClient {
     const response = await this.invoker.call<DequeueResponse__Output>("dequeue", policy, (node, metadata, callOptions, callback) =>
       node.queue.Dequeue(request, metadata, callOptions, callback),
     );
-    return response.messages.map((message) => new LeasedDelivery(queue, message, this));
+    return response.messages.map((message) => new LeasedDelivery(queue, message, this.leaseActions));
   }
 
   ack(queue: string, refs: MessageRefs): Promise<AckResult> {
@@ -122,7 +131,7 @@ export class GrpcRaftqClient implements RaftqClient {
   subscribe(queue: string, options: SubscribeOptions = {}): Subscription {
     if (this.pool.isClosed) throw closedError();
     const request = { queue, prefetch: options.prefetch ?? 0, visibilityTimeoutMs: options.visibilityTimeoutMs ?? 0 };
-    const subscription = new StreamSubscription(queue, request, this, this.streamContext(), options.signal);
+    const subscription = new StreamSubscription(queue, request, this.leaseActions, this.streamContext(), options.signal);
     if (!options.signal?.aborted) this.streams.add(subscription);
     return subscription;
   }
