@@ -6,6 +6,7 @@ import { Command, Option } from "commander";
 import PinoPretty from "pino-pretty";
 import { DEFAULT_ADDRESSES } from "./client-commands.js";
 import { formatPeers } from "../server/peers.js";
+import { withAllocatorEnv } from "./allocator-env.js";
 
 interface LocalClusterFlags {
   nodes: string;
@@ -56,7 +57,7 @@ export function registerLocalClusterCommand(program: Command): void {
           process.execPath,
           ["--enable-source-maps", MAIN_SCRIPT, "serve", "--id", node.id, "--listen", node.address, "--peers", peers,
             "--data-dir", resolve(flags.dataRoot, node.id), "--log-level", flags.logLevel],
-          { stdio: ["ignore", "pipe", "pipe"] },
+          { stdio: ["ignore", "pipe", "pipe"], env: withAllocatorEnv() },
         );
         for (const stream of [child.stdout!, child.stderr!]) {
           createInterface({ input: stream }).on("line", (line) => {
