@@ -1,11 +1,12 @@
 import type { Logger } from "pino";
 import { encodeCommand } from "../queue/command-codec.js";
-import type { Command, LeaseCommand } from "../queue/commands.js";
+import type { Command, EnqueueCommand, LeaseCommand } from "../queue/commands.js";
 import type { Delivery, LeasedMessage, QueueApplyResult, ResultByKind } from "../queue/results.js";
 import type { QueueStateMachine } from "../queue/state-machine.js";
 import type { RaftNode } from "../node/raft-node.js";
 import { deadlineExceeded, unavailable } from "./grpc-errors.js";
 import { withDeadline } from "./call-context.js";
+import { EnqueueCoalescer, type JoinedResult } from "./enqueue-coalescer.js";
 import type { QueueWaiter } from "./queue-waiter.js";
 
 export type { QueueApplyResult };
@@ -38,6 +39,20 @@ export class QueueLeader {
   /** The queue state in memory as of now (for reads and long-poll checks). */
   get stateMachine(): QueueStateMachine {
     return this.state.machine;
+  }
+
+  /** Single-message enqueues of one turn joined into one log entry per queue. */
+  private readonly joinedEnqueues = new EnqueueCoalescer(
+    (command, answerByMs) => this.propose(command, answerByMs),
+    () => deadlineExceeded("the enqueue command"),
+  );
+
+  /**
+   * Enqueues the one message of `command` (Enqueue, EnqueueStream) in a log entry shared with the other
+   * single enqueues of this turn; the answer is the one it would get alone.
+   */
+  enqueueOne(command: EnqueueCommand, answerByMs: number): Promise<JoinedResult> {
+    return this.joinedEnqueues.enqueue(command, answerByMs);
   }
 
   /** Replicates `command` and returns its result, or throws its QueueError / a retryable error. */

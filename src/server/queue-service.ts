@@ -85,8 +85,7 @@ export function queueServiceHandlers(leader: QueueLeader, forwarder: LeaderForwa
         leader.propose(command, by).catch(() => undefined);
         return { id: 0, duplicate: false };
       }
-      const result = await leader.propose(command, by);
-      return { id: result.ids[0], duplicate: result.duplicates[0] };
+      return leader.enqueueOne(command, by);
     }),
     EnqueueBatch: unary(context, (c) => c.enqueueBatch, async (request, by) => {
       const result = await leader.propose(enqueueBatchCommand(request.queue, request.messages, autoCreate, Date.now()), by);

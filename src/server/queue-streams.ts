@@ -100,8 +100,9 @@ async function relaySubscribe(forwarder: LeaderForwarder, call: SubscribeCall, s
 }
 
 /**
- * Pipelined enqueue: each request is proposed as soon as it arrives and answered by seq once it
- * commits, in whatever order commits land. A follower relays the stream to the leader.
+ * Pipelined enqueue: each request is proposed as soon as it arrives (joined with the other enqueues of
+ * the same turn into one log entry) and answered by seq once it commits, in whatever order commits
+ * land. A follower relays the stream to the leader.
  */
 export function enqueueStreamHandler(leader: QueueLeader, forwarder: LeaderForwarder, shutdown: AbortSignal): grpc.handleBidiStreamingCall<EnqueueStreamRequest__Output, EnqueueStreamResponse> {
   return streamHandler(leader, forwarder, shutdown, enqueueStreamOnLeader, relayEnqueueStream);
@@ -151,8 +152,8 @@ async function answerOne(leader: QueueLeader, request: EnqueueStreamRequest__Out
   try {
     if (!request.message) throw invalidArgument(`request seq ${request.seq} has no message: set the message field`);
     if (!leader.node.isLeader()) throw unavailable(`node ${leader.node.id} is no longer the leader: resend to the leader`);
-    const result = await leader.propose(enqueueCommand(request.message, leader.autoCreateQueues, Date.now()), byMs);
-    return { seq: request.seq, id: result.ids[0], duplicate: result.duplicates[0] };
+    const result = await leader.enqueueOne(enqueueCommand(request.message, leader.autoCreateQueues, Date.now()), byMs);
+    return { seq: request.seq, id: result.id, duplicate: result.duplicate };
   } catch (error) {
     const status = toGrpcError(error);
     return { seq: request.seq, error: { code: status.code, message: status.message } };
