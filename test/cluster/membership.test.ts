@@ -50,6 +50,12 @@ describe("membership", () => {
     const producer = new Producer((body) => client.enqueue("resize", body), { prefix: "r", concurrency: 8 });
     onTestFinished(() => producer.stop());
     await cluster.waitFor(() => producer.acknowledged.length >= 1_000, { timeoutMs: 60_000, what: "1,000 acknowledged enqueues before the resize" });
+    // The leader joins concurrent enqueues into shared log entries, so count compactions, not enqueues:
+    // the new nodes must start behind the founders' compacted logs.
+    await cluster.waitFor(
+      () => ["n1", "n2", "n3"].every((id) => cluster.logLines(id).some((line) => line.includes("compacted the log"))),
+      { timeoutMs: 60_000, what: "every founder to compact its log before the resize" },
+    );
 
     await cluster.restart("n4");
     await waitForMembers(cluster, ["n1:voter", "n2:voter", "n3:voter", "n4:voter"]);
