@@ -54,7 +54,11 @@ export class AckCoalescer {
   }
 
   private async flush(queue: string, acks: QueueAcks): Promise<void> {
-    const batch = [...acks.waiting].slice(0, MAX_RECEIPTS_PER_ACK);
+    const batch: [string, Waiter[]][] = [];
+    for (const entry of acks.waiting) {
+      if (batch.length === MAX_RECEIPTS_PER_ACK) break;
+      batch.push(entry);
+    }
     for (const [receipt] of batch) acks.waiting.delete(receipt);
     acks.inFlight = true;
     try {

@@ -117,22 +117,27 @@ export class QueueStateMachine implements BodyIdSource {
    */
   async readDeliveries(leased: readonly LeasedMessage[]): Promise<Delivery[]> {
     const bodies = await this.storage.readBodies(leased.map((message) => message.bodyId));
+    const wasDropped = this.droppedTest();
     const deliveries: Delivery[] = [];
     leased.forEach(({ bodyId: _bodyId, ...message }, index) => {
       const stored = bodies[index];
-      if (stored !== undefined && !this.wasDropped(message.receipt)) deliveries.push({ ...message, body: stored.body, headers: stored.headers });
+      if (stored !== undefined && !wasDropped(message.receipt)) deliveries.push({ ...message, body: stored.body, headers: stored.headers });
     });
     return deliveries;
   }
 
-  /** Whether the message a receipt names went in a purge or with its queue. */
-  private wasDropped(receipt: string): boolean {
-    const parts = parseReceipt(receipt);
-    if (parts === undefined) throw new Error(`lease receipt ${JSON.stringify(receipt)} is malformed: bookkeeping bug`);
-    for (const queue of this.queues.values()) {
-      if (queue.incarnation === parts.incarnation) return queue.isPurged(parts.id);
-    }
-    return true;
+  /** Tells whether the message a receipt names went in a purge or with its queue (queues looked up once per incarnation). */
+  private droppedTest(): (receipt: string) => boolean {
+    const byIncarnation = new Map<number, QueueState | undefined>();
+    return (receipt) => {
+      const parts = parseReceipt(receipt);
+      if (parts === undefined) throw new Error(`lease receipt ${JSON.stringify(receipt)} is malformed: bookkeeping bug`);
+      if (!byIncarnation.has(parts.incarnation)) {
+        byIncarnation.set(parts.incarnation, [...this.queues.values()].find((queue) => queue.incarnation === parts.incarnation));
+      }
+      const queue = byIncarnation.get(parts.incarnation);
+      return queue === undefined || queue.isPurged(parts.id);
+    };
   }
 
   /** Log time: the largest nowMs applied so far (0 before the first command). */

@@ -35,11 +35,6 @@ export class QueueSweeper {
     private readonly onError: (error: unknown) => void,
   ) {}
 
-  /** Records still to delete. */
-  get pendingRecords(): number {
-    return this.work.reduce((sum, drop) => sum + recordsOf(drop), 0) - this.done;
-  }
-
   /** Deletes `drop`'s records from now on. Call only once the state that dropped them is on disk. */
   add(drop: BulkDrop): void {
     if (recordsOf(drop) === 0) return;
