@@ -49,7 +49,10 @@ export interface DeadLetter {
 
 /** Hands out body ids, unique across all queues (shared by QueueStateMachine's queues). */
 export interface BodyIdSource {
-  nextBodyId(): number;
+  /** Starts a new enqueue command: its first body opens a new group (queue-storage.ts BODY_GROUP_IDS). */
+  beginBodyGroup(): void;
+  /** The id of a new body of `payloadBytes`. */
+  nextBodyId(payloadBytes: number): number;
 }
 
 /** One queue: its settings, messages, indexes and counters. */
@@ -125,6 +128,11 @@ export class QueueState {
     return id <= this.purgedThroughId;
   }
 
+  /** Whether message `id` is in this queue (in any state). */
+  holds(id: number): boolean {
+    return this.table.has(id);
+  }
+
   /** Puts back one stored message, in its stored state; the storage is not told. Call finishRestore after. */
   restoreMessage(meta: MessageMeta): void {
     if (meta.id >= this.nextId || this.table.has(meta.id)) {
@@ -169,6 +177,7 @@ export class QueueState {
     if (problem !== undefined) return problem;
     const ids: number[] = [];
     const duplicates: boolean[] = [];
+    this.bodyIds.beginBodyGroup();
     for (const [index, message] of messages.entries()) {
       const digest = digests[index];
       const firstId = digest === undefined ? undefined : this.dedup.lookup(digest, nowMs);
@@ -178,9 +187,10 @@ export class QueueState {
         continue;
       }
       // Copy the body: a decoded body is a view into the whole log entry, which it would otherwise keep alive.
-      const bodyId = this.bodyIds.nextBodyId();
+      const payload = payloadBytes(message.body, message.headers);
+      const bodyId = this.bodyIds.nextBodyId(payload);
       this.storage.bodyAdded(bodyId, { body: new Uint8Array(message.body), headers: { ...message.headers } });
-      const record = this.addMessage(bodyId, payloadBytes(message.body, message.headers), nowMs);
+      const record = this.addMessage(bodyId, payload, nowMs);
       if (message.delayMs > 0) this.place(record, MessageState.Delayed, nowMs + message.delayMs);
       else this.place(record, MessageState.Ready, 0);
       if (digest !== undefined) this.dedup.remember(digest, record.id, nowMs);

@@ -8,6 +8,21 @@
 import type { MessageMeta } from "./message-meta.js";
 import type { QueueSettings } from "./settings.js";
 
+/**
+ * Body ids come in groups: the ids from g × BODY_GROUP_IDS to (g + 1) × BODY_GROUP_IDS - 1 form group g,
+ * and only the new messages of one enqueue command share a group (together at most BODY_GROUP_BYTES of
+ * payload, or a single bigger message). A group's bodies are therefore added in one apply, so storage can
+ * keep them as one record and delete it with its last body: far fewer records than messages.
+ */
+export const BODY_GROUP_IDS = 1024;
+/** Payload bytes after which a command's next body opens a new group. */
+export const BODY_GROUP_BYTES = 1024 * 1024;
+
+/** The group of body id `bodyId` (see BODY_GROUP_IDS). */
+export function bodyGroupOf(bodyId: number): number {
+  return Math.floor(bodyId / BODY_GROUP_IDS);
+}
+
 /** A message's body and headers, as stored once per message and shared by its dead-lettered copy. */
 export interface StoredBody {
   readonly body: Uint8Array;
@@ -55,7 +70,7 @@ export interface QueueStorage {
   messagesDropped(incarnation: number, ids: Float64Array, bodyIds: Float64Array): void;
   /** A new message's body and headers. */
   bodyAdded(bodyId: number, body: StoredBody): void;
-  /** A body no message refers to any more. */
+  /** A body no message refers to any more (each body added is removed once: here or in messagesDropped). */
   bodyRemoved(bodyId: number): void;
   /** An idempotency key (its DIGEST_WORDS-word digest, key-digest.ts) was remembered; keys come in ring order. */
   dedupRemembered(incarnation: number, digest: Uint32Array, id: number, expiresAtMs: number): void;
@@ -82,7 +97,7 @@ export class MemoryQueueStorage implements QueueStorage {
   dedupForgotten(): void {}
 
   messagesDropped(_incarnation: number, _ids: Float64Array, bodyIds: Float64Array): void {
-    for (const bodyId of bodyIds) this.bodies.delete(bodyId);
+    for (const bodyId of bodyIds) this.bodyRemoved(bodyId);
   }
 
   bodyAdded(bodyId: number, body: StoredBody): void {
@@ -91,7 +106,8 @@ export class MemoryQueueStorage implements QueueStorage {
   }
 
   bodyRemoved(bodyId: number): void {
-    this.bodies.delete(bodyId);
+    // Durable storage counts each group's live bodies: a body removed twice would delete a group early.
+    if (!this.bodies.delete(bodyId)) throw new Error(`body ${bodyId} removed but not held: a body is removed once`);
   }
 
   readBodies(bodyIds: readonly number[]): Promise<(StoredBody | undefined)[]> {

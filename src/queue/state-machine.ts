@@ -24,6 +24,8 @@ import { MAX_QUEUES } from "./limits.js";
 import type { MessageMeta } from "./message-meta.js";
 import { earliest, QueueState, type BodyIdSource, type DeadLetter } from "./queue-state.js";
 import {
+  BODY_GROUP_BYTES,
+  BODY_GROUP_IDS,
   MemoryQueueStorage,
   type MachineRecord,
   type QueueRecord,
@@ -51,8 +53,11 @@ export class QueueStateMachine implements BodyIdSource {
   private lastNowMs = 0;
   /** Queues ever created; numbers each queue's incarnation. */
   private createdTotal = 0;
-  /** The body id the next new message gets. */
+  /** The body id the next new message gets, unless it opens a new group. */
   private nextBody = 1;
+  /** Whether the current command's bodies have a group yet, and that group's payload bytes so far. */
+  private bodyGroupOpen = false;
+  private bodyGroupBytes = 0;
 
   /** `storage` receives every durable change and holds the bodies (by default in memory). */
   constructor(readonly storage: QueueStorage = new MemoryQueueStorage()) {}
@@ -102,32 +107,42 @@ export class QueueStateMachine implements BodyIdSource {
     return this.queues.get(name)?.record();
   }
 
-  /** Hands out the next body id (for QueueState). */
-  nextBodyId(): number {
+  /** See BodyIdSource (for QueueState). */
+  beginBodyGroup(): void {
+    this.bodyGroupOpen = false;
+  }
+
+  /** See BodyIdSource (for QueueState). */
+  nextBodyId(payloadBytes: number): number {
+    const full = this.bodyGroupBytes > 0 && this.bodyGroupBytes + payloadBytes > BODY_GROUP_BYTES;
+    if (!this.bodyGroupOpen || full) this.nextBody = BODY_GROUP_IDS * Math.ceil(this.nextBody / BODY_GROUP_IDS);
+    // A group also ends when its ids run out (a command has at most MAX_BATCH_MESSAGES < BODY_GROUP_IDS).
+    if (this.nextBody % BODY_GROUP_IDS === 0) this.bodyGroupBytes = 0;
+    this.bodyGroupOpen = true;
+    this.bodyGroupBytes += payloadBytes;
     const bodyId = this.nextBody;
     this.nextBody += 1;
     return bodyId;
   }
 
   /**
-   * The deliveries of a lease with their bodies and headers read from storage, in order. A message whose
-   * body is gone by now (acked, or its queue was purged or deleted since) is left out. Bodies a purge or
-   * deletion dropped may stay on disk a while (they are deleted in the background), so those messages
-   * are recognised by their queue, not by their body.
+   * The deliveries of a lease with their bodies and headers read from storage, in order. A message that
+   * left its queue since (acked, purged, or its queue deleted, while the bodies were read) is left out:
+   * its body may still be stored, with the other bodies of its group or waiting for the background sweep.
    */
   async readDeliveries(leased: readonly LeasedMessage[]): Promise<Delivery[]> {
     const bodies = await this.storage.readBodies(leased.map((message) => message.bodyId));
-    const wasDropped = this.droppedTest();
+    const isGone = this.goneTest();
     const deliveries: Delivery[] = [];
     leased.forEach(({ bodyId: _bodyId, ...message }, index) => {
       const stored = bodies[index];
-      if (stored !== undefined && !wasDropped(message.receipt)) deliveries.push({ ...message, body: stored.body, headers: stored.headers });
+      if (stored !== undefined && !isGone(message.receipt)) deliveries.push({ ...message, body: stored.body, headers: stored.headers });
     });
     return deliveries;
   }
 
-  /** Tells whether the message a receipt names went in a purge or with its queue (queues looked up once per incarnation). */
-  private droppedTest(): (receipt: string) => boolean {
+  /** Tells whether the message a receipt names has left its queue (queues looked up once per incarnation). */
+  private goneTest(): (receipt: string) => boolean {
     const byIncarnation = new Map<number, QueueState | undefined>();
     return (receipt) => {
       const parts = parseReceipt(receipt);
@@ -136,7 +151,7 @@ export class QueueStateMachine implements BodyIdSource {
         byIncarnation.set(parts.incarnation, [...this.queues.values()].find((queue) => queue.incarnation === parts.incarnation));
       }
       const queue = byIncarnation.get(parts.incarnation);
-      return queue === undefined || queue.isPurged(parts.id);
+      return queue === undefined || !queue.holds(parts.id);
     };
   }
 

@@ -11,7 +11,7 @@
  *     d/<incarnation>/<seq>          a chunk of one queue's idempotency keys, as digests, and
  *     e/<incarnation>                how far that queue has forgotten them (dedup-chunks.ts)
  *     m/<incarnation>/<id>           37-byte message bookkeeping (the only range a restart scans in bulk)
- *     b/<body id>                    headers and body of one message
+ *     b/<body group>                 headers and bodies of one group of messages (body-groups.ts)
  *
  * Numbers in keys are fixed-width lowercase hex, so key order is numeric order: a queue's messages scan in
  * id order. Message records stay small and apart from bodies so a restart reads bookkeeping only.
@@ -80,8 +80,9 @@ export function messageKey(incarnation: number, id: number): string {
   return `${MESSAGE_PREFIX}${hex(incarnation, INCARNATION_DIGITS)}/${hex(id, NUMBER_DIGITS)}`;
 }
 
-export function bodyKey(bodyId: number): string {
-  return `${BODY_PREFIX}${hex(bodyId, NUMBER_DIGITS)}`;
+/** The record of body group `group` (queue-storage.ts BODY_GROUP_IDS). */
+export function bodyGroupKey(group: number): string {
+  return `${BODY_PREFIX}${hex(group, NUMBER_DIGITS)}`;
 }
 
 /** The incarnation and id a message key names. */

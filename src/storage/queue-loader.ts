@@ -48,6 +48,11 @@ export interface LoadSink {
   sweep(drop: BulkDrop): void;
   /** A stored chunk of a queue's idempotency keys, in seq order, with the position of its last key. */
   dedupChunkFound(incarnation: number, seq: number, last: RingPosition): void;
+  /**
+   * The body ids of the live messages, and of the dropped ones not swept yet (both any order). Called
+   * before the dropped messages are handed to sweep.
+   */
+  bodiesFound(live: Float64Array, dropped: Float64Array): void;
 }
 
 /**
@@ -108,46 +113,43 @@ export async function loadGeneration(generation: GenerationSublevel, storage: Qu
   if (deadKeys.length > 0) sink.sweep({ kind: "keys", keys: deadKeys });
 
   const restore = QueueStateMachine.beginRestore(storage, { machine: machineRecord, queues, dedup });
-  const dropped = new DroppedMessages();
+  const liveBodies = new NumberColumn();
+  const droppedBodies = new NumberColumn();
+  const droppedIds = new Map<number, NumberColumn>();
   await scan(generation, MESSAGE_PREFIX, (key, bytes) => {
     const { incarnation, id } = parseMessageKey(key);
     const meta = decodeMeta(id, bytes);
-    if (!restore.add(incarnation, meta)) dropped.add(incarnation, id, meta.bodyId);
+    if (restore.add(incarnation, meta)) {
+      liveBodies.push(meta.bodyId);
+      return;
+    }
+    droppedBodies.push(meta.bodyId);
+    let ids = droppedIds.get(incarnation);
+    if (ids === undefined) droppedIds.set(incarnation, (ids = new NumberColumn()));
+    ids.push(id);
   });
-  for (const drop of dropped.drops()) sink.sweep(drop);
+  sink.bodiesFound(liveBodies.values(), droppedBodies.values());
+  for (const [incarnation, ids] of droppedIds) sink.sweep({ kind: "messages", incarnation, ids: ids.values() });
   return { machine: restore.finish(), applied };
 }
 
-/** The dropped messages a load found, by queue incarnation, in columns. */
-class DroppedMessages {
-  private readonly byIncarnation = new Map<number, { ids: Float64Array; bodyIds: Float64Array; length: number }>();
+/** A growing list of numbers in one typed array (a load may find millions). */
+class NumberColumn {
+  private column = new Float64Array(64);
+  private length = 0;
 
-  add(incarnation: number, id: number, bodyId: number): void {
-    let columns = this.byIncarnation.get(incarnation);
-    if (columns === undefined) this.byIncarnation.set(incarnation, (columns = { ids: new Float64Array(64), bodyIds: new Float64Array(64), length: 0 }));
-    if (columns.length === columns.ids.length) {
-      columns.ids = grown(columns.ids);
-      columns.bodyIds = grown(columns.bodyIds);
+  push(value: number): void {
+    if (this.length === this.column.length) {
+      const bigger = new Float64Array(this.column.length * 2);
+      bigger.set(this.column);
+      this.column = bigger;
     }
-    columns.ids[columns.length] = id;
-    columns.bodyIds[columns.length] = bodyId;
-    columns.length += 1;
+    this.column[this.length++] = value;
   }
 
-  drops(): BulkDrop[] {
-    return [...this.byIncarnation].map(([incarnation, { ids, bodyIds, length }]) => ({
-      kind: "messages",
-      incarnation,
-      ids: ids.slice(0, length),
-      bodyIds: bodyIds.slice(0, length),
-    }));
+  values(): Float64Array {
+    return this.column.subarray(0, this.length);
   }
-}
-
-function grown(column: Float64Array): Float64Array {
-  const bigger = new Float64Array(column.length * 2);
-  bigger.set(column);
-  return bigger;
 }
 
 /** Calls `each` with every record whose key starts with `prefix`, in key order, read in big batches. */

@@ -11,14 +11,17 @@
  * live record.
  */
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { bodyKey, messageKey, type GenerationSublevel } from "./queue-keys.js";
+import { messageKey, type GenerationSublevel } from "./queue-keys.js";
 
 /** Deletes per LevelDB batch: about 10-20 ms of the event loop each, between which everything else runs. */
 export const SWEEP_KEYS_PER_BATCH = 2_000;
 
-/** Many messages (purge, queue deletion) or other records (a deleted queue's idempotency keys) dropped at once. */
+/**
+ * The bookkeeping of many messages (purge, queue deletion), or other records (their emptied body groups, a
+ * deleted queue's idempotency keys), dropped at once.
+ */
 export type BulkDrop =
-  | { readonly kind: "messages"; readonly incarnation: number; readonly ids: Float64Array; readonly bodyIds: Float64Array }
+  | { readonly kind: "messages"; readonly incarnation: number; readonly ids: Float64Array }
   | { readonly kind: "keys"; readonly keys: readonly string[] };
 
 /** Deletes dropped records of one generation, oldest drop first, in bounded batches. */
@@ -85,16 +88,14 @@ export class QueueSweeper {
     }
   }
 
-  /** About `limit` keys of the next records (a message has two: its bookkeeping and its body). */
+  /** At most `limit` keys of the next records, in the order they were dropped. */
   private takeKeys(limit: number): string[] {
     const keys: string[] = [];
     while (keys.length < limit && this.work.length > 0) {
       const drop = this.work[0]!;
-      const keysPerRecord = drop.kind === "keys" ? 1 : 2;
-      const end = Math.min(recordsOf(drop), this.done + Math.ceil((limit - keys.length) / keysPerRecord));
+      const end = Math.min(recordsOf(drop), this.done + limit - keys.length);
       for (let at = this.done; at < end; at++) {
-        if (drop.kind === "keys") keys.push(drop.keys[at]!);
-        else keys.push(messageKey(drop.incarnation, drop.ids[at]!), bodyKey(drop.bodyIds[at]!));
+        keys.push(drop.kind === "keys" ? drop.keys[at]! : messageKey(drop.incarnation, drop.ids[at]!));
       }
       this.done = end;
       if (end === recordsOf(drop)) {

@@ -1,18 +1,18 @@
 /**
  * The QueueStorage of a node: it collects the state machine's changes between two persists and writes
  * them as one LevelDB batch, and serves bodies from those collected changes first, then from disk. Until a
- * batch is written its bodies stay in memory; once written, memory holds none.
+ * batch is written its bodies stay in memory; once written, memory holds only the few group records read
+ * last (body-groups.ts).
  */
 import type { RootBatch } from "./level-raft-storage.js";
 import type { LoadSink } from "./queue-loader.js";
 import { QueueSweeper, type BulkDrop } from "./queue-sweeper.js";
 import type { MessageMeta } from "../queue/message-meta.js";
-import type { QueueRecord, QueueStorage, StoredBody } from "../queue/queue-storage.js";
+import { bodyGroupOf, type QueueRecord, type QueueStorage, type StoredBody } from "../queue/queue-storage.js";
+import { BodyGroupBuilder, BodyGroupCache, BodyGroupRecord, GroupLiveCounts } from "./body-groups.js";
 import { DedupChunkBuilder, DedupChunkLog, dedupChunkKey, dedupFrontKey, encodeDedupFront, type RingPosition } from "./dedup-chunks.js";
 import {
-  bodyKey,
-  decodeBody,
-  encodeBody,
+  bodyGroupKey,
   encodeJson,
   encodeMeta,
   messageKey,
@@ -29,11 +29,8 @@ class PendingChanges {
   /** Per queue incarnation, the idempotency keys remembered, and how far the ring's front moved. */
   readonly dedupChunks = new Map<number, DedupChunkBuilder>();
   readonly dedupFronts = new Map<number, RingPosition>();
-
-  /** What this batch says about `key`: a value, null (deleted), or undefined (not touched). */
-  lookup(key: string): Uint8Array | null | undefined {
-    return this.writes.get(key);
-  }
+  /** The body groups added, by group. */
+  readonly bodyGroups = new Map<number, BodyGroupBuilder>();
 }
 
 /** Reads the current persisted record of a queue when a batch is written. */
@@ -49,6 +46,9 @@ export class QueueWriteBuffer implements QueueStorage {
   readonly sweeper: QueueSweeper;
   /** The stored idempotency key chunks of each queue incarnation. */
   private readonly dedupLogs = new Map<number, DedupChunkLog>();
+  /** Live bodies of the stored body groups, and the group records read last. */
+  private readonly liveBodies = new GroupLiveCounts();
+  private readonly groupCache = new BodyGroupCache();
 
   /**
    * `generation` is the sublevel of the current state, replaced when a snapshot is installed (switchTo).
@@ -69,6 +69,8 @@ export class QueueWriteBuffer implements QueueStorage {
   switchTo(generation: GenerationSublevel): void {
     this.pending = new PendingChanges();
     this.dedupLogs.clear();
+    this.liveBodies.clear();
+    this.groupCache.clear();
     this.current = generation;
     this.sweeper.switchTo(generation);
   }
@@ -95,15 +97,41 @@ export class QueueWriteBuffer implements QueueStorage {
   }
 
   messagesDropped(incarnation: number, ids: Float64Array, bodyIds: Float64Array): void {
-    if (ids.length > 0) this.pending.drops.push({ kind: "messages", incarnation, ids, bodyIds });
+    if (ids.length === 0) return;
+    // Emptied groups go first: a restart finds a group record only through the bookkeeping of its bodies.
+    const emptied: string[] = [];
+    for (const bodyId of bodyIds) {
+      const group = this.removeBody(bodyId);
+      if (group !== undefined) emptied.push(bodyGroupKey(group));
+    }
+    this.pending.drops.push({ kind: "keys", keys: emptied }, { kind: "messages", incarnation, ids });
   }
 
   bodyAdded(bodyId: number, body: StoredBody): void {
-    this.pending.writes.set(bodyKey(bodyId), encodeBody(body));
+    const group = bodyGroupOf(bodyId);
+    let builder = this.pending.bodyGroups.get(group);
+    if (builder === undefined) this.pending.bodyGroups.set(group, (builder = new BodyGroupBuilder()));
+    builder.add(bodyId, body);
   }
 
   bodyRemoved(bodyId: number): void {
-    this.pending.writes.set(bodyKey(bodyId), null);
+    const group = this.removeBody(bodyId);
+    if (group !== undefined) this.pending.writes.set(bodyGroupKey(group), null);
+  }
+
+  /** Counts a body out of its group; returns the group if its stored record must now be deleted. */
+  private removeBody(bodyId: number): number | undefined {
+    const group = bodyGroupOf(bodyId);
+    const building = this.pending.bodyGroups.get(group);
+    if (building !== undefined) {
+      // Its whole group is still in memory (one command adds a group): nothing stored to delete.
+      if (!building.remove(bodyId)) throw new Error(`body ${bodyId} removed, but its group is being written without it`);
+      if (building.live === 0) this.pending.bodyGroups.delete(group);
+      return undefined;
+    }
+    if (!this.liveBodies.removeOne(group)) return undefined;
+    this.groupCache.delete(group);
+    return group;
   }
 
   dedupRemembered(incarnation: number, digest: Uint32Array, id: number, expiresAtMs: number): void {
@@ -121,21 +149,35 @@ export class QueueWriteBuffer implements QueueStorage {
     return {
       sweep: (drop) => this.sweeper.add(drop),
       dedupChunkFound: (incarnation, seq, last) => this.dedupLog(incarnation).stored(seq, last),
+      bodiesFound: (live, dropped) => {
+        const emptied = this.liveBodies.restore(live, dropped);
+        this.sweeper.add({ kind: "keys", keys: emptied.map(bodyGroupKey) });
+      },
     };
   }
 
+  /** Bodies of live messages, by position (undefined: no such body). */
   async readBodies(bodyIds: readonly number[]): Promise<(StoredBody | undefined)[]> {
-    const keys = bodyIds.map(bodyKey);
-    const found: (Uint8Array | null | undefined)[] = keys.map(
-      (key) => this.pending.lookup(key) ?? this.writing?.lookup(key),
-    );
-    const missing = keys.filter((_, index) => found[index] === undefined);
-    const fromDisk = missing.length === 0 ? [] : await this.generation.getMany(missing);
-    let next = 0;
-    return found.map((value) => {
-      const bytes = value === undefined ? fromDisk[next++] : value;
-      return bytes === undefined || bytes === null ? undefined : decodeBody(bytes);
+    const bodies: (StoredBody | undefined)[] = new Array<StoredBody | undefined>(bodyIds.length);
+    /** Positions whose group must be read from disk, by group. */
+    const unread = new Map<number, number[]>();
+    bodyIds.forEach((bodyId, at) => {
+      const group = bodyGroupOf(bodyId);
+      const held = this.pending.bodyGroups.get(group) ?? this.writing?.bodyGroups.get(group) ?? this.groupCache.get(group);
+      if (held !== undefined) bodies[at] = held.get(bodyId);
+      else unread.get(group)?.push(at) ?? unread.set(group, [at]);
     });
+    if (unread.size === 0) return bodies;
+    const groups = [...unread.keys()];
+    const records = await this.generation.getMany(groups.map(bodyGroupKey));
+    groups.forEach((group, index) => {
+      const bytes = records[index];
+      if (bytes === undefined) return;
+      const record = new BodyGroupRecord(group, bytes);
+      this.groupCache.add(record);
+      for (const at of unread.get(group)!) bodies[at] = record.get(bodyIds[at]!);
+    });
+    return bodies;
   }
 
   /**
@@ -151,6 +193,10 @@ export class QueueWriteBuffer implements QueueStorage {
     for (const [key, value] of changes.writes) {
       if (value === null) target.del(key);
       else target.put(key, value);
+    }
+    for (const [group, builder] of changes.bodyGroups) {
+      target.put(bodyGroupKey(group), builder.encoded());
+      this.liveBodies.stored(group, builder.live);
     }
     for (const [incarnation, chunk] of changes.dedupChunks) {
       const log = this.dedupLog(incarnation);

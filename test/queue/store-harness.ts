@@ -6,7 +6,8 @@ import type { QueueApplyResult } from "../../src/queue/results.js";
 import type { QueueStateMachine } from "../../src/queue/state-machine.js";
 import { EntryType, type Entry, type Membership } from "../../src/raft/types.js";
 import type { RootLevel } from "../../src/storage/level-raft-storage.js";
-import { QUEUE_SUBLEVEL } from "../../src/storage/queue-keys.js";
+import { bodyGroupOf } from "../../src/queue/queue-storage.js";
+import { QUEUE_SUBLEVEL, decodeMeta } from "../../src/storage/queue-keys.js";
 import { QueueStore } from "../../src/storage/queue-store.js";
 import { plainData } from "./helpers.js";
 
@@ -59,4 +60,21 @@ export function everyStats(sm: QueueStateMachine): unknown {
 /** Every key of the queue sublevel, as stored (generation prefixes included). */
 export async function queueKeys(root: RootLevel): Promise<string[]> {
   return root.sublevel<string, string>(QUEUE_SUBLEVEL, {}).keys().all();
+}
+
+/**
+ * The body groups the stored message records refer to, and the body group records stored, each sorted
+ * and without repeats: equal when no body record leaked or went missing.
+ */
+export async function storedBodyGroups(root: RootLevel): Promise<{ referenced: number[]; stored: number[] }> {
+  const queue = root.sublevel<string, Uint8Array>(QUEUE_SUBLEVEL, { keyEncoding: "utf8", valueEncoding: "view" });
+  const referenced = new Set<number>();
+  const stored = new Set<number>();
+  for await (const [key, value] of queue.iterator()) {
+    if (key.includes("!m/")) referenced.add(bodyGroupOf(decodeMeta(1, value).bodyId));
+    const body = /!b\/([0-9a-f]+)$/.exec(key);
+    if (body !== null) stored.add(parseInt(body[1]!, 16));
+  }
+  const sorted = (groups: Set<number>) => [...groups].sort((a, b) => a - b);
+  return { referenced: sorted(referenced), stored: sorted(stored) };
 }

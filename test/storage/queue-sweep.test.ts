@@ -10,7 +10,7 @@ import type { LeasedMessage } from "../../src/queue/results.js";
 import type { Entry } from "../../src/raft/types.js";
 import type { RootBatch } from "../../src/storage/level-raft-storage.js";
 import { SWEEP_KEYS_PER_BATCH } from "../../src/storage/queue-sweeper.js";
-import { MEMBERSHIP, closeStore, entryOf, openStore, queueKeys, type OpenStore } from "../queue/store-harness.js";
+import { MEMBERSHIP, closeStore, entryOf, openStore, queueKeys, storedBodyGroups, type OpenStore } from "../queue/store-harness.js";
 import { makeTempDir, removeDir } from "./helpers.js";
 
 const QUEUE = "big";
@@ -73,12 +73,17 @@ function statsOf(open: OpenStore): unknown {
   return outcome.value;
 }
 
-/** Stored message and body records, and chunks of idempotency keys (one per queue per persisted batch). */
-async function recordCounts(open: OpenStore): Promise<{ messages: number; bodies: number; keyChunks: number }> {
+/**
+ * Stored message records, body group records (one per enqueue command), and chunks of idempotency keys
+ * (one per queue per persisted batch). Checks that each message's body group is stored, and nothing else.
+ */
+async function recordCounts(open: OpenStore): Promise<{ messages: number; bodyGroups: number; keyChunks: number }> {
   const keys = await queueKeys(open.root);
+  const groups = await storedBodyGroups(open.root);
+  expect(groups.stored).toEqual(groups.referenced);
   return {
     messages: keys.filter((key) => key.includes("!m/")).length,
-    bodies: keys.filter((key) => key.includes("!b/")).length,
+    bodyGroups: groups.stored.length,
     keyChunks: keys.filter((key) => key.includes("!d/")).length,
   };
 }
@@ -98,7 +103,7 @@ describe("dropping big queues", () => {
       // A lease taken before the purge is answered without the purged messages, swept or not.
       expect(await open.store.readDeliveries(leased)).toEqual([]);
       await open.store.settled();
-      expect(await recordCounts(open)).toEqual({ messages: 0, bodies: 0, keyChunks: 1 });
+      expect(await recordCounts(open)).toEqual({ messages: 0, bodyGroups: 0, keyChunks: 1 });
 
       // The queue goes on: new ids, new messages delivered.
       await feeder.fill(5, MESSAGES);
@@ -130,7 +135,7 @@ describe("dropping big queues", () => {
       feeder.reopenedAs(open);
       await feeder.fill(3, MESSAGES);
       await open.store.settled();
-      expect(await recordCounts(open)).toEqual({ messages: 3, bodies: 3, keyChunks: 2 });
+      expect(await recordCounts(open)).toEqual({ messages: 3, bodyGroups: 1, keyChunks: 2 });
     } finally {
       await closeStore(open);
       await removeDir(dir);
@@ -154,7 +159,7 @@ describe("dropping big queues", () => {
       await feeder.fill(3);
       expect(statsOf(open)).toMatchObject({ ready: 3 });
       await open.store.settled();
-      expect(await recordCounts(open)).toEqual({ messages: 3, bodies: 3, keyChunks: 1 });
+      expect(await recordCounts(open)).toEqual({ messages: 3, bodyGroups: 1, keyChunks: 1 });
       expect((await queueKeys(open.root)).filter((key) => key.includes("!e/"))).toEqual([]);
     } finally {
       await closeStore(open);
