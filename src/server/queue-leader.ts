@@ -57,7 +57,9 @@ export class QueueLeader {
 
   /** Replicates `command` and returns its result, or throws its QueueError / a retryable error. */
   async propose<C extends Command>(command: C, answerByMs: number): Promise<ResultByKind[C["kind"]]> {
-    const applied = await withDeadline(this.node.propose(encodeCommand(command)), answerByMs, () => deadlineExceeded(`the ${command.kind} command`));
+    const proposed = this.node.propose(encodeCommand(command));
+    if (command.kind === "ack" && command.receipts.length > 0) this.waiter.acksProposed(command.queue, command.receipts);
+    const applied = await withDeadline(proposed, answerByMs, () => deadlineExceeded(`the ${command.kind} command`));
     if (!applied.ok) throw applied.error;
     if (applied.kind !== command.kind) throw new Error(`applied a ${applied.kind} entry where a ${command.kind} was proposed`);
     return applied.value as ResultByKind[C["kind"]];

@@ -63,6 +63,24 @@ async function subscribeOnLeader(leader: QueueLeader, call: SubscribeCall, signa
   call.sendMetadata(leaderMetadata(""));
   /** receipt → lease end (ms): deliveries that hold a prefetch slot. */
   const outstanding = new Map<string, number>();
+  // A slot frees when its ack is proposed, not applied: the next lease then rides in the ack's Raft batch,
+  // and commits only if the ack before it in the log does. (An ack the state machine refuses, for a
+  // receipt delivered again since, lets the stream hold one delivery more than prefetch for a while.)
+  const stopListening = leader.waiter.onAcksProposed(request.queue, (receipts) => {
+    let freed = false;
+    for (const receipt of receipts) freed = outstanding.delete(receipt) || freed;
+    if (freed) leader.waiter.wakeAll();
+  });
+  try {
+    await leaseWhileRoom(leader, call, signal, prefetch, outstanding);
+  } finally {
+    stopListening();
+  }
+}
+
+/** Keeps `prefetch` deliveries outstanding on the stream until it ends or leadership is lost. */
+async function leaseWhileRoom(leader: QueueLeader, call: SubscribeCall, signal: AbortSignal, prefetch: number, outstanding: Map<string, number>): Promise<void> {
+  const request = call.request;
   while (!signal.aborted) {
     if (!leader.node.isLeader()) throw unavailable(`node ${leader.node.id} lost leadership: resubscribe`);
     const now = Date.now();

@@ -15,6 +15,8 @@ const MAX_SLEEP_MS = 1000;
  */
 export class QueueWaiter {
   private readonly sleepers = new Set<() => void>();
+  /** Per queue, who wants to hear of acks as they are proposed (subscriptions freeing prefetch slots). */
+  private readonly ackListeners = new Map<string, Set<(receipts: readonly string[]) => void>>();
 
   constructor(private readonly state: QueueStateHolder) {}
 
@@ -23,6 +25,27 @@ export class QueueWaiter {
     const sleepers = [...this.sleepers];
     this.sleepers.clear();
     for (const wake of sleepers) wake();
+  }
+
+  /**
+   * Acks of `receipts` on `queue` were just proposed: listeners hear it in this turn, so a lease they
+   * propose in turn joins the ack's Raft batch (one write and one round trip for both) instead of
+   * waiting a round trip for the ack to apply.
+   */
+  acksProposed(queue: string, receipts: readonly string[]): void {
+    for (const listener of this.ackListeners.get(queue) ?? []) listener(receipts);
+  }
+
+  /** Calls `listener` with the receipts of every ack proposed on `queue` until the returned function is called. */
+  onAcksProposed(queue: string, listener: (receipts: readonly string[]) => void): () => void {
+    let listeners = this.ackListeners.get(queue);
+    if (listeners === undefined) this.ackListeners.set(queue, (listeners = new Set()));
+    const registered = listeners;
+    registered.add(listener);
+    return () => {
+      registered.delete(listener);
+      if (registered.size === 0 && this.ackListeners.get(queue) === registered) this.ackListeners.delete(queue);
+    };
   }
 
   /** Resolves when something changed, when `queue` has a message due, at `untilMs`, or on `signal`. */
