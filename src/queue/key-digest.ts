@@ -9,7 +9,7 @@
  * collisions can be crafted on purpose, but only between two keys both chosen by the crafter (who could as
  * well repeat one key); matching someone else's random key is a second preimage, which is out of reach.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
 /** Words (32 bits) in one digest. */
 export const DIGEST_WORDS = 4;
@@ -18,7 +18,8 @@ export const DIGEST_HEX_CHARS = 32;
 
 /** The digest of `key` (UTF-8) as four unsigned 32-bit words, most significant first. */
 export function digestKey(key: string): Uint32Array {
-  const bytes = createHash("md5").update(key, "utf8").digest();
+  // One-shot hash (Node 20.12+): a third of createHash's cost, which builds a Hash object per key.
+  const bytes = hash("md5", key, "buffer");
   const words = new Uint32Array(DIGEST_WORDS);
   for (let word = 0; word < DIGEST_WORDS; word++) words[word] = bytes.readUInt32BE(word * 4);
   return words;
