@@ -364,12 +364,15 @@ export class RaftNode<Result> {
         // now, so their state changes go into this Ready's one LevelDB batch.
         const results = this.applyCommitted(ready);
         const appliedAt = performance.now();
-        // Persist before send: a vote or an acknowledgement must never outrun the disk. Nobody is
-        // answered before the state machine's writes are on disk either (so bodies can be read).
+        // Clients are answered once their entries are committed (on a majority of disks, ours included)
+        // and applied, without waiting for the state machine's writes: a restart applies the log again
+        // from the applied index on disk, and until those writes land the state machine's storage
+        // serves the bodies they hold from memory (queue-write-buffer.ts).
+        this.answer(ready, results);
+        // Persist before send: a vote or an acknowledgement must never outrun the disk.
         await this.persist(ready, ready.committedEntries.length > 0);
         this.traceSlowReady(ready, appliedAt - startedAt, performance.now() - appliedAt);
         this.transport?.send(ready.messages);
-        this.answer(ready, results);
         this.core.advance(ready);
         await this.maybeCompact();
         this.noticeLeadershipChange();
@@ -434,7 +437,7 @@ export class RaftNode<Result> {
     return results;
   }
 
-  /** Answers proposals and reads once their entries are applied and persisted. */
+  /** Answers proposals and reads once their entries are committed and applied. */
   private answer(ready: Ready, results: ReadonlyMap<number, { term: number; result: Result | undefined }>): void {
     for (const [index, { term, result }] of results) {
       const pending = this.pendingProposals.get(index);
