@@ -56,12 +56,25 @@ export function withDeadline<T>(promise: Promise<T>, deadlineMs: number, onTimeo
   });
 }
 
-/** Aborts when the caller cancels or the server shuts down; dispose() once the call is answered. */
+/**
+ * Aborts when the caller cancels or the server shuts down; dispose() once the call is answered. After that
+ * a cancellation is ignored: grpc-js reports most finished unary calls as "cancelled" when their stream
+ * closes, and aborting then built a DOMException (with its stack trace) per call for nothing.
+ */
 export function cancellationOf(call: ServerCall, shutdown: AbortSignal): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
-  const abort = (): void => controller.abort();
+  let answered = false;
+  const abort = (): void => {
+    if (!answered) controller.abort();
+  };
   call.on("cancelled", abort);
   if (shutdown.aborted) abort();
   else shutdown.addEventListener("abort", abort, { once: true });
-  return { signal: controller.signal, dispose: () => shutdown.removeEventListener("abort", abort) };
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      answered = true;
+      shutdown.removeEventListener("abort", abort);
+    },
+  };
 }

@@ -61,15 +61,17 @@ function unary<Req, Res>(
     })();
     work.then(
       (response) => {
+        cancellation.dispose();
         call.sendMetadata(leaderMetadata(forwarder.leaderAddress()));
         callback(null, response);
       },
       (error: unknown) => {
+        cancellation.dispose();
         const status = toGrpcError(error);
         if (status.code === grpc.status.INTERNAL) logger.error({ err: error }, "internal error serving a call");
         callback({ code: status.code, details: status.message, metadata: leaderMetadata(forwarder.leaderAddress()) });
       },
-    ).finally(() => cancellation.dispose());
+    );
   };
 }
 
