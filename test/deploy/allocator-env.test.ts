@@ -15,7 +15,7 @@ describe("node allocator settings", () => {
 
   it("adds what is missing and keeps an operator's own values", () => {
     const env = withAllocatorEnv({ PATH: "/bin", MALLOC_ARENA_MAX: "4" });
-    expect(env).toMatchObject({ PATH: "/bin", MALLOC_ARENA_MAX: "4", MALLOC_MMAP_THRESHOLD_: "131072" });
+    expect(env).toMatchObject({ PATH: "/bin", MALLOC_ARENA_MAX: "4", MALLOC_MMAP_THRESHOLD_: "65536" });
     expect(missingAllocatorSettings(env)).toEqual([]);
     expect(missingAllocatorSettings({ MALLOC_ARENA_MAX: "2" })).toEqual(["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]);
   });
