@@ -291,11 +291,25 @@ export class DedupIndex {
     const digests = new Uint32Array(capacity * DIGEST_WORDS);
     const ids = new Float64Array(capacity);
     const expiresAtMs = new Float64Array(capacity);
+    if (this.head === 0 && this.span === this.count) {
+      // Nothing forgotten yet (a backlog growing): every entry keeps its position, so three block copies
+      // do, and the table stays valid. Rebuilding it at each growth held the event loop for hundreds of
+      // milliseconds near a million keys.
+      digests.set(this.digests.subarray(0, this.span * DIGEST_WORDS));
+      ids.set(this.ids.subarray(0, this.span));
+      expiresAtMs.set(this.expiresAtMs.subarray(0, this.span));
+      this.ringCapacity = capacity;
+      this.digests = digests;
+      this.ids = ids;
+      this.expiresAtMs = expiresAtMs;
+      return;
+    }
     let next = 0;
     for (let offset = 0; offset < this.span; offset++) {
       const at = this.ringIndex(offset);
       if (this.ids[at] === HOLE) continue;
-      digests.set(this.digests.subarray(at * DIGEST_WORDS, (at + 1) * DIGEST_WORDS), next * DIGEST_WORDS);
+      // Word by word: a subarray per entry cost an object each, and a million of them held the event loop.
+      for (let word = 0; word < DIGEST_WORDS; word++) digests[next * DIGEST_WORDS + word] = this.digests[at * DIGEST_WORDS + word] as number;
       ids[next] = this.ids[at] as number;
       expiresAtMs[next] = this.expiresAtMs[at] as number;
       next += 1;
