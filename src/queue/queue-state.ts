@@ -15,7 +15,7 @@ import { digestKey } from "./key-digest.js";
 import { leasedBytes, payloadBytes } from "./delivery-size.js";
 import type { DueEntry } from "./due-heap.js";
 import { ErrorCode, QueueError } from "./errors.js";
-import { MAX_DEDUP_KEYS_PER_QUEUE, MAX_LEASE_BYTES } from "./limits.js";
+import { MAX_DEDUP_KEYS_PER_QUEUE, MAX_LEASE_BYTES, MAX_MAX_LENGTH } from "./limits.js";
 import { MessageState, type MessageMeta } from "./message-meta.js";
 import { MessageTable } from "./message-table.js";
 import type { QueueRecord, QueueStorage } from "./queue-storage.js";
@@ -121,6 +121,9 @@ export class QueueState {
     this.deadLetteredTotal = record.deadLetteredTotal;
     this.purgedTotal = record.purgedTotal;
     this.purgedThroughId = record.purgedThroughId ?? 0;
+    // Every message that ever entered and has not left is restored next: make room for all at once.
+    const held = record.enqueuedTotal - record.ackedTotal - record.deadLetteredTotal - record.purgedTotal;
+    this.table.reserve(Math.min(Math.max(0, held), MAX_MAX_LENGTH));
   }
 
   /** Whether a stored record of message `id` is one a purge dropped (left for the background sweep). */

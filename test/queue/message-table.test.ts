@@ -66,4 +66,15 @@ describe("MessageTable", () => {
     expect(table.clear()).toBe(1);
     expect(table.has(5)).toBe(false);
   });
+
+  it("holds its records across a reserve, before and after it, and keeps them findable", () => {
+    const table = new MessageTable();
+    for (let id = 1; id <= 100; id++) table.set(meta(id));
+    table.reserve(50_000);
+    table.reserve(10); // smaller than what it holds: nothing to do
+    for (let id = 101; id <= 50_000; id++) table.set(meta(id));
+    expect(table.size).toBe(50_000);
+    for (const id of [1, 100, 101, 25_000, 50_000]) expect(table.get(id)).toEqual(meta(id));
+    expect(table.has(50_001)).toBe(false);
+  });
 });
