@@ -6,7 +6,8 @@
  * settings and 270–279 MB with them. A fixed mmap threshold keeps big blocks in mmap (returned when
  * freed), the trim threshold gives back the heap's free top, and two arenas bound LevelDB's per-thread
  * ones. The threshold is 64 KiB, below a body group record of 1,000 small messages (about 106 KB): at
- * 128 KiB those records, received in a snapshot, left a joining node at 302–335 MB instead of 278 MB. They must be in the environment when the process starts: bin/raftq and every launcher in this
+ * 128 KiB those records, received in a snapshot, left a joining node at 302–335 MB instead of 278 MB.
+ * They must be in the environment when the process starts: bin/raftq and every launcher in this
  * repository (local clusters, chaos, benchmarks, tests) set them.
  */
 export const NODE_ALLOCATOR_ENV: Readonly<Record<string, string>> = {

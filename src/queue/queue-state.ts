@@ -122,13 +122,17 @@ export class QueueState {
     this.purgedTotal = record.purgedTotal;
     this.purgedThroughId = record.purgedThroughId ?? 0;
     // Every message that ever entered and has not left is restored next: make room for all at once.
-    const held = record.enqueuedTotal - record.ackedTotal - record.deadLetteredTotal - record.purgedTotal;
-    this.table.reserve(Math.min(Math.max(0, held), MAX_MAX_LENGTH));
+    this.table.reserve(Math.min(Math.max(0, this.heldByCounters()), MAX_MAX_LENGTH));
   }
 
   /** Whether a stored record of message `id` is one a purge dropped (left for the background sweep). */
   isPurged(id: number): boolean {
     return id <= this.purgedThroughId;
+  }
+
+  /** The body ids of every message held, in no particular order. */
+  heldBodyIds(): Float64Array {
+    return this.table.allBodyIds();
   }
 
   /** Whether message `id` is in this queue (in any state). */
@@ -535,12 +539,17 @@ export class QueueState {
     this.storage.queueChanged(this.name);
   }
 
+  /** How many messages the counters say this queue holds: every one that entered and has not left. */
+  private heldByCounters(): number {
+    return this.enqueuedTotal - this.ackedTotal - this.deadLetteredTotal - this.purgedTotal;
+  }
+
   /** Settles the indexes (so reads may peek) and checks the counting invariants. */
   private settleAndCheck(): void {
     const indexes = this.indexes();
     for (const index of indexes) index.settle();
     const held = indexes.reduce((sum, index) => sum + index.size, 0);
-    const expected = this.enqueuedTotal - this.ackedTotal - this.deadLetteredTotal - this.purgedTotal;
+    const expected = this.heldByCounters();
     if (held !== this.table.size || held !== expected) {
       throw new Error(
         `queue ${quote(this.name)} bookkeeping bug: indexes hold ${held}, table ${this.table.size}, counters ${expected}`,

@@ -107,6 +107,19 @@ export class QueueStateMachine implements BodyIdSource {
     return this.queues.get(name)?.record();
   }
 
+  /** The body ids of every message of every queue, in no particular order (storage counts them at load). */
+  liveBodyIds(): Float64Array {
+    const perQueue = [...this.queues.values()].map((queue) => queue.heldBodyIds());
+    if (perQueue.length === 1) return perQueue[0]!;
+    const all = new Float64Array(perQueue.reduce((sum, ids) => sum + ids.length, 0));
+    let at = 0;
+    for (const ids of perQueue) {
+      all.set(ids, at);
+      at += ids.length;
+    }
+    return all;
+  }
+
   /** See BodyIdSource (for QueueState). */
   beginBodyGroup(): void {
     this.bodyGroupOpen = false;

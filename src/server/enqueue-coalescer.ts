@@ -7,13 +7,14 @@
  * outcome is unknown (leadership lost) fails every caller with that error, as a lone proposal would.
  */
 import type { EnqueueCommand, NewMessage } from "../queue/commands.js";
+import { payloadBytes } from "../queue/delivery-size.js";
 import { isQueueError } from "../queue/errors.js";
 import type { EnqueueResult } from "../queue/results.js";
 import { withDeadline } from "./call-context.js";
 
 /** Messages per joined command at most (a batch's own limit is 1,000). */
 export const MAX_JOINED_MESSAGES = 1_000;
-/** Body and header bytes per joined command at most, so one log entry stays small next to the 4 MiB Append limit. */
+/** Payload bytes (delivery-size.ts) per joined command at most, so one log entry stays small next to the 4 MiB Append limit. */
 export const MAX_JOINED_BYTES = 1024 * 1024;
 
 /** One message's outcome. */
@@ -95,7 +96,7 @@ function batches(waiters: readonly Waiter[]): Waiter[][] {
   let current: Waiter[] = [];
   let bytes = 0;
   for (const waiter of waiters) {
-    const size = waiter.message.body.byteLength + Object.entries(waiter.message.headers).reduce((sum, [key, value]) => sum + key.length + value.length, 0);
+    const size = payloadBytes(waiter.message.body, waiter.message.headers);
     if (current.length > 0 && (current.length >= MAX_JOINED_MESSAGES || bytes + size > MAX_JOINED_BYTES)) {
       out.push(current);
       current = [];

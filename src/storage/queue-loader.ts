@@ -49,8 +49,8 @@ export interface LoadSink {
   /** A stored chunk of a queue's idempotency keys, in seq order, with the position of its last key. */
   dedupChunkFound(incarnation: number, seq: number, last: RingPosition): void;
   /**
-   * The body ids of the live messages, and of the dropped ones not swept yet (both any order). Called
-   * before the dropped messages are handed to sweep.
+   * The body ids of the live messages (the restored machine's), and of the dropped ones not swept yet
+   * (both any order). Called before the dropped messages are handed to sweep.
    */
   bodiesFound(live: Float64Array, dropped: Float64Array): void;
 }
@@ -113,24 +113,21 @@ export async function loadGeneration(generation: GenerationSublevel, storage: Qu
   if (deadKeys.length > 0) sink.sweep({ kind: "keys", keys: deadKeys });
 
   const restore = QueueStateMachine.beginRestore(storage, { machine: machineRecord, queues, dedup });
-  const liveBodies = new NumberColumn();
   const droppedBodies = new NumberColumn();
   const droppedIds = new Map<number, NumberColumn>();
   await scan(generation, MESSAGE_PREFIX, (key, bytes) => {
     const { incarnation, id } = parseMessageKey(key);
     const meta = decodeMeta(id, bytes);
-    if (restore.add(incarnation, meta)) {
-      liveBodies.push(meta.bodyId);
-      return;
-    }
+    if (restore.add(incarnation, meta)) return;
     droppedBodies.push(meta.bodyId);
     let ids = droppedIds.get(incarnation);
     if (ids === undefined) droppedIds.set(incarnation, (ids = new NumberColumn()));
     ids.push(id);
   });
-  sink.bodiesFound(liveBodies.values(), droppedBodies.values());
+  const machine = restore.finish();
+  sink.bodiesFound(machine.liveBodyIds(), droppedBodies.values());
   for (const [incarnation, ids] of droppedIds) sink.sweep({ kind: "messages", incarnation, ids: ids.values() });
-  return { machine: restore.finish(), applied };
+  return { machine, applied };
 }
 
 /** A growing list of numbers in one typed array (a load may find millions). */

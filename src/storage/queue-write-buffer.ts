@@ -164,8 +164,13 @@ export class QueueWriteBuffer implements QueueStorage {
     bodyIds.forEach((bodyId, at) => {
       const group = bodyGroupOf(bodyId);
       const held = this.pending.bodyGroups.get(group) ?? this.writing?.bodyGroups.get(group) ?? this.groupCache.get(group);
-      if (held !== undefined) bodies[at] = held.get(bodyId);
-      else unread.get(group)?.push(at) ?? unread.set(group, [at]);
+      if (held !== undefined) {
+        bodies[at] = held.get(bodyId);
+        return;
+      }
+      const positions = unread.get(group);
+      if (positions === undefined) unread.set(group, [at]);
+      else positions.push(at);
     });
     if (unread.size === 0) return bodies;
     const groups = [...unread.keys()];
