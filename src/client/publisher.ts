@@ -51,6 +51,16 @@ export const DEFAULT_PUBLISHER_IN_FLIGHT = 64;
 
 type EnqueueStream = grpc.ClientDuplexStream<EnqueueStreamRequest, EnqueueStreamResponse__Output>;
 
+/** One EnqueueStream to one node. */
+interface PublishStream {
+  readonly call: EnqueueStream;
+  readonly address: string;
+  /** Opened to the leader another node named (see moveToLeader). */
+  readonly afterMove: boolean;
+  /** Whether any answer came on it. */
+  answered: boolean;
+}
+
 /** A published message waiting for its answer. */
 interface Outstanding {
   readonly seq: number;
@@ -63,6 +73,8 @@ interface Outstanding {
   refusals: number;
   /** Set while it waits to be sent again after such a refusal. */
   retryTimer: NodeJS.Timeout | undefined;
+  /** The stream it was last written to; undefined while it waits for a stream to be sent on. */
+  sentOn: PublishStream | undefined;
 }
 
 /** A Publisher over Queue.EnqueueStream. */
@@ -74,7 +86,16 @@ export class StreamPublisher implements Publisher {
   private readonly pacer: ReconnectPacer;
   private slotsTaken = 0;
   private nextSeq = 1;
-  private stream: { call: EnqueueStream; address: string } | undefined;
+  private stream: PublishStream | undefined;
+  /**
+   * Streams half-closed after their node named another leader: new messages go to the leader, and these
+   * end once the node has answered what was sent on them.
+   */
+  private readonly retiring = new Set<PublishStream>();
+  /** A leader a stream moved to and that broke before answering: not moved to again (unreachable?). */
+  private unreachableLeader: string | undefined;
+  /** The next stream opened follows a move to the leader. */
+  private moving = false;
   private reopenTimer: NodeJS.Timeout | undefined;
   private state: "open" | "closing" | "closed" = "open";
   private closing: Promise<void> | undefined;
@@ -116,6 +137,7 @@ export class StreamPublisher implements Publisher {
         deadline: setTimeout(() => this.settle(seq, unanswered(message, timeoutMs)), timeoutMs),
         refusals: 0,
         retryTimer: undefined,
+        sentOn: undefined,
       };
       this.outstanding.set(seq, entry);
       this.send(entry);
@@ -139,6 +161,8 @@ export class StreamPublisher implements Publisher {
     clearTimeout(this.reopenTimer);
     this.stream?.call.cancel();
     this.stream = undefined;
+    for (const stream of this.retiring) stream.call.cancel();
+    this.retiring.clear();
     for (const entry of [...this.outstanding.values()]) this.settle(entry.seq, error);
     this.context.onEnded(this);
   }
@@ -196,26 +220,49 @@ export class StreamPublisher implements Publisher {
 
   private send(entry: Outstanding): void {
     try {
-      this.openStream()?.call.write({ seq: entry.seq, message: entry.message });
+      const stream = this.openStream();
+      entry.sentOn = stream;
+      stream?.call.write({ seq: entry.seq, message: entry.message });
     } catch (thrown) {
       this.settle(entry.seq, toRaftqError(thrown, this.stream?.address));
     }
   }
 
   /** The current stream, opened (to the leader) if there is none; none while a reopen is pending. */
-  private openStream(): { call: EnqueueStream; address: string } | undefined {
+  private openStream(): PublishStream | undefined {
     if (this.stream) return this.stream;
     if (this.reopenTimer !== undefined || this.state === "closed") return undefined;
     const { pool } = this.context;
     const node = pool.pick();
     const call = node.queue.EnqueueStream();
-    const stream = { call, address: node.address };
+    const stream: PublishStream = { call, address: node.address, afterMove: this.moving, answered: false };
     this.stream = stream;
-    call.on("metadata", (metadata: grpc.Metadata) => pool.learnLeader(leaderFromMetadata(metadata)));
-    call.on("data", (answer: EnqueueStreamResponse__Output) => this.answered(answer, node.address));
+    this.moving = false;
+    call.on("metadata", (metadata: grpc.Metadata) => {
+      const leader = leaderFromMetadata(metadata);
+      pool.learnLeader(leader);
+      if (leader !== undefined && leader !== node.address) this.moveToLeader(stream, leader);
+    });
+    call.on("data", (answer: EnqueueStreamResponse__Output) => {
+      stream.answered = true;
+      this.answered(answer, node.address);
+    });
     call.on("error", () => {}); // the final status arrives through "status"
     call.on("status", (status: grpc.StatusObject) => this.streamEnded(stream, status));
     return stream;
+  }
+
+  /**
+   * `stream` reached a follower, which relays every message to the leader: an extra hop for each one.
+   * New messages go straight to the leader on a new stream; this one is half-closed, and ends once the
+   * follower has relayed the answers to what was already sent on it.
+   */
+  private moveToLeader(stream: PublishStream, leader: string): void {
+    if (this.stream !== stream || this.state === "closed" || leader === this.unreachableLeader) return;
+    this.stream = undefined;
+    this.moving = true;
+    this.retiring.add(stream);
+    stream.call.end();
   }
 
   private answered(answer: EnqueueStreamResponse__Output, address: string): void {
@@ -244,9 +291,11 @@ export class StreamPublisher implements Publisher {
    * The stream is over. Unanswered keyed messages are sent again on a new stream after a backoff;
    * unanswered messages without a key are rejected, since sending them again could enqueue them twice.
    */
-  private streamEnded(stream: { call: EnqueueStream; address: string }, status: grpc.StatusObject): void {
+  private streamEnded(stream: PublishStream, status: grpc.StatusObject): void {
     if (this.stream === stream) this.stream = undefined;
-    if (this.state === "closed" || this.outstanding.size === 0) return;
+    this.retiring.delete(stream);
+    const unanswered = [...this.outstanding.values()].filter((entry) => entry.sentOn === stream);
+    if (this.state === "closed" || unanswered.length === 0) return;
     const { pool } = this.context;
     const error =
       status.code === grpc.status.OK
@@ -254,27 +303,30 @@ export class StreamPublisher implements Publisher {
         : errorFromStatus(status, stream.address);
     if (!isStreamBreak(status.code) || pool.isClosed) {
       pool.learnLeader(error.leader);
-      this.failAll(error);
+      this.fail(unanswered, error);
       return;
     }
+    // A leader this client cannot reach directly (another network, a NAT) is reached through a relay.
+    if (stream.afterMove && !stream.answered) this.unreachableLeader = stream.address;
     pool.attemptFailed(stream.address, error.leader);
-    for (const entry of [...this.outstanding.values()]) {
+    for (const entry of unanswered) {
+      entry.sentOn = undefined;
       if (entry.message.idempotencyKey === undefined) this.settle(entry.seq, outcomeUnknown(error));
     }
     const delayMs = this.pacer.failed();
     if (delayMs === undefined) {
-      this.failAll(error);
+      this.fail(unanswered, error);
       return;
     }
-    if (this.reopenTimer !== undefined || this.outstanding.size === 0) return;
+    if (this.reopenTimer !== undefined) return;
     this.reopenTimer = setTimeout(() => {
       this.reopenTimer = undefined;
-      for (const entry of this.outstanding.values()) if (entry.retryTimer === undefined) this.send(entry);
+      for (const entry of this.outstanding.values()) if (entry.sentOn === undefined && entry.retryTimer === undefined) this.send(entry);
     }, delayMs);
   }
 
-  private failAll(error: RaftqError): void {
-    for (const entry of [...this.outstanding.values()]) this.settle(entry.seq, error);
+  private fail(entries: readonly Outstanding[], error: RaftqError): void {
+    for (const entry of entries) this.settle(entry.seq, error);
   }
 }
 

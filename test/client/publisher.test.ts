@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { isCancelled, isQueueFull, isRetryable, type EnqueueResult } from "../../src/client/index.js";
 import type { EnqueueStreamRequest__Output } from "../../src/generated/raftq/v1/EnqueueStreamRequest.js";
 import type { EnqueueStreamResponse } from "../../src/generated/raftq/v1/EnqueueStreamResponse.js";
-import { grpcError, useFakeCluster, waitFor } from "./fake-node.js";
+import { deadAddress, grpcError, leaderMetadata, useFakeCluster, waitFor } from "./fake-node.js";
 
 type StreamCall = grpc.ServerDuplexStream<EnqueueStreamRequest__Output, EnqueueStreamResponse>;
 
@@ -100,6 +100,65 @@ describe("publisher", () => {
       requests.map((request) => [request.seq, request.message?.idempotencyKey]);
     expect(keysAndSeqs(onLeader)).toEqual(keysAndSeqs(onFollower));
     expect(onLeader.every((request) => typeof request.message?.idempotencyKey === "string")).toBe(true);
+  });
+
+  it("moves to the leader a relaying follower names, and lets the follower finish what it was sent", async () => {
+    const onLeader: number[] = [];
+    const leader = await cluster.node({
+      EnqueueStream: (call) => {
+        call.on("data", (request: EnqueueStreamRequest__Output) => {
+          onLeader.push(request.seq);
+          answer(call, request);
+        });
+      },
+    });
+    const onFollower: number[] = [];
+    let followerEnded = false;
+    const follower = await cluster.node({
+      EnqueueStream: (call) => {
+        call.sendMetadata(leaderMetadata(leader.address));
+        call.on("data", (request: EnqueueStreamRequest__Output) => {
+          onFollower.push(request.seq);
+          answer(call, request);
+        });
+        call.on("end", () => {
+          followerEnded = true;
+          call.end();
+        });
+      },
+    });
+    const publisher = cluster.client([follower.address]).publisher("jobs");
+
+    expect((await publisher.publish("1")).id).toBe(101);
+    await waitFor(() => followerEnded, "the follower's stream half-closed by the publisher");
+    const later = await Promise.all([2, 3, 4].map((n) => publisher.publish(String(n))));
+
+    expect(later.map((result) => result.id)).toEqual([102, 103, 104]);
+    expect(onFollower).toEqual([1]);
+    expect(onLeader).toEqual([2, 3, 4]);
+  });
+
+  it("stays on the relaying follower when the leader it names cannot be reached", async () => {
+    const unreachable = await deadAddress();
+    const onFollower: number[] = [];
+    const follower = await cluster.node({
+      EnqueueStream: (call) => {
+        call.sendMetadata(leaderMetadata(unreachable));
+        call.on("data", (request: EnqueueStreamRequest__Output) => {
+          onFollower.push(request.seq);
+          answer(call, request);
+        });
+        call.on("end", () => call.end());
+      },
+    });
+    const publisher = cluster.client([follower.address]).publisher("jobs");
+
+    expect((await publisher.publish("1")).id).toBe(101);
+    await waitFor(() => onFollower.length === 1, "the first message");
+    const later = await Promise.all([2, 3, 4].map((n) => publisher.publish(String(n))));
+
+    expect(later.map((result) => result.id)).toEqual([102, 103, 104]);
+    expect(new Set(onFollower)).toEqual(new Set([1, 2, 3, 4]));
   });
 
   it("does not re-send a message without a key: its outcome is reported unknown instead", async () => {
