@@ -18,12 +18,11 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { Level } from "level";
 import { encodeCommand } from "../queue/command-codec.js";
 import { directoryBytes, residentBytes } from "./resources.js";
 import type { NewMessage } from "../queue/commands.js";
 import { EntryType, type Membership } from "../raft/types.js";
-import type { RootLevel } from "../storage/level-raft-storage.js";
+import { newRootLevel, type RootLevel } from "../storage/level-raft-storage.js";
 import { QueueStore } from "../storage/queue-store.js";
 
 const QUEUE = "backlog";
@@ -57,7 +56,7 @@ function rssAfterGc(): { rssBytes: number; heapBytes: number } {
 }
 
 async function openRoot(dir: string): Promise<RootLevel> {
-  const root: RootLevel = new Level(dir);
+  const root = newRootLevel(dir);
   await root.open();
   return root;
 }

@@ -39,10 +39,11 @@ import {
 } from "./raft-storage.js";
 
 /**
- * The root database a node opens once per data directory (`new Level(dir)`, default encodings). Each
- * component keeps its keys in its own sublevel with its own encodings, so the root encodings never matter.
+ * The root database a node opens once per data directory (newRootLevel). Each component keeps its keys in
+ * its own sublevel with its own encodings. The root's own encodings (string keys, byte values) matter
+ * only to writes that address it directly with keys already prefixed (queue-write-buffer.ts).
  */
-export type RootLevel = Level<string, string>;
+export type RootLevel = Level<string, Uint8Array>;
 
 /**
  * A write of another component on the same root (e.g. installing a received state machine snapshot)
@@ -53,7 +54,7 @@ export type RootLevel = Level<string, string>;
 export type CompanionOperation = AbstractBatchOperation<RootLevel, any, any>;
 
 /** A chained batch on the root database: how a node writes a Raft step and its state machine's changes at once. */
-export type RootBatch = AbstractChainedBatch<RootLevel, string, string>;
+export type RootBatch = AbstractChainedBatch<RootLevel, string, Uint8Array>;
 
 /** Adds another component's writes to the batch of a Raft step. */
 export type StageWrites = (batch: RootBatch) => void;
@@ -264,13 +265,23 @@ export class LevelRaftStorage implements RaftStorage {
 
 /** Opens (creating if needed) a node's root database, with an error that says what to do if it cannot. */
 export async function openRootLevel(dataDir: string): Promise<RootLevel> {
-  const root: RootLevel = new Level(dataDir);
+  const root = newRootLevel(dataDir);
   try {
     await root.open();
   } catch (err) {
     throw openError(dataDir, err);
   }
   return root;
+}
+
+/** A node's root database in `dataDir`, not opened yet: string keys, values as byte views. */
+export function newRootLevel(dataDir: string): RootLevel {
+  return new Level<string, Uint8Array>(dataDir, { keyEncoding: "utf8", valueEncoding: "view" });
+}
+
+/** Whether `root` has the encodings of newRootLevel, which writes with prefixed keys rely on. */
+export function hasRootEncodings(root: RootLevel): boolean {
+  return root.keyEncoding().name === "utf8" && root.valueEncoding().name === "view";
 }
 
 function raftSublevel(root: RootLevel) {

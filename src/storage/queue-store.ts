@@ -14,7 +14,7 @@ import type {
 import type { Entry, Membership, SnapshotMeta } from "../raft/types.js";
 import type { Delivery, LeasedMessage, QueueApplyResult } from "../queue/results.js";
 import type { QueueStateMachine } from "../queue/state-machine.js";
-import type { RootBatch, RootLevel } from "./level-raft-storage.js";
+import { hasRootEncodings, type RootBatch, type RootLevel } from "./level-raft-storage.js";
 import { QueueGenerations } from "./queue-generations.js";
 import { APPLIED_KEY, MACHINE_KEY, encodeJson, generationPut, queueSublevel, type AppliedRecord } from "./queue-keys.js";
 import { loadGeneration } from "./queue-loader.js";
@@ -48,6 +48,7 @@ export class QueueStore implements ReplicatedStateMachine<QueueApplyResult> {
    * fails (what is left waits for the next open).
    */
   static async open(root: RootLevel, onSweepError: (error: unknown) => void = () => undefined): Promise<QueueStore> {
+    if (!hasRootEncodings(root)) throw new Error("the queue state needs a root database made by newRootLevel (string keys, byte values)");
     const generations = await QueueGenerations.open(queueSublevel(root));
     const buffer = new QueueWriteBuffer(generations.level(), onSweepError);
     try {

@@ -234,24 +234,27 @@ export class QueueWriteBuffer implements QueueStorage {
   }
 }
 
-/** Puts and deletes in one generation, through a batch on the root. */
+/**
+ * Puts and deletes in one generation, through a batch on the root. The keys carry the generation's
+ * prefix already, and no options: abstract-level's handling of a `sublevel` option (or any options
+ * object) cost about 10 µs a put on a busy node, a fifth of a follower's time under EnqueueBatch. The
+ * bytes stored are the same as through the sublevel: its prefix and a UTF-8 key, the value as is.
+ */
 class GenerationBatch {
-  private readonly options: Parameters<RootBatch["put"]>[2];
+  private readonly prefix: string;
 
   constructor(
     private readonly batch: RootBatch,
     generation: GenerationSublevel,
   ) {
-    // The root batch accepts any descendant sublevel (abstract-level checks descent at run time); its type
-    // only names direct children of the root, and a generation is a grandchild.
-    this.options = { sublevel: generation } as unknown as Parameters<RootBatch["put"]>[2];
+    this.prefix = generation.prefix;
   }
 
   put(key: string, value: Uint8Array): void {
-    this.batch.put(key, value as unknown as string, this.options);
+    this.batch.put(this.prefix + key, value);
   }
 
   del(key: string): void {
-    this.batch.del(key, this.options);
+    this.batch.del(this.prefix + key);
   }
 }

@@ -1,11 +1,10 @@
 /** Opening, closing and inspecting a LevelDB-backed QueueStore in a throwaway directory, for the storage tests. */
-import { Level } from "level";
 import type { Command } from "../../src/queue/commands.js";
 import { encodeCommand } from "../../src/queue/command-codec.js";
 import type { QueueApplyResult } from "../../src/queue/results.js";
 import type { QueueStateMachine } from "../../src/queue/state-machine.js";
 import { EntryType, type Entry, type Membership } from "../../src/raft/types.js";
-import type { RootLevel } from "../../src/storage/level-raft-storage.js";
+import { newRootLevel, type RootLevel } from "../../src/storage/level-raft-storage.js";
 import { bodyGroupOf } from "../../src/queue/queue-storage.js";
 import { QUEUE_SUBLEVEL, decodeMeta } from "../../src/storage/queue-keys.js";
 import { QueueStore } from "../../src/storage/queue-store.js";
@@ -21,7 +20,7 @@ export interface OpenStore {
 }
 
 export async function openStore(dir: string): Promise<OpenStore> {
-  const root: RootLevel = new Level(dir);
+  const root = newRootLevel(dir);
   await root.open();
   return { root, store: await QueueStore.open(root) };
 }

@@ -2,10 +2,9 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Level } from "level";
 import type { LogPosition } from "../../src/raft/log.js";
 import { EMPTY_MEMBERSHIP, EntryType, type Entry, type HardState, type SnapshotMeta } from "../../src/raft/types.js";
-import { RAFT_SUBLEVEL } from "../../src/storage/level-raft-storage.js";
+import { newRootLevel, RAFT_SUBLEVEL, type RootLevel } from "../../src/storage/level-raft-storage.js";
 import type { PersistStep } from "../../src/storage/raft-storage.js";
 
 /** The log start of a log that was never compacted. */
@@ -44,7 +43,7 @@ export function removeDir(dir: string): Promise<void> {
 }
 
 /** The Raft sublevel of a root database opened raw, to plant or inspect records as a disk fault or an old build would. */
-export function rawRaftSublevel(root: Level<string, string>) {
+export function rawRaftSublevel(root: RootLevel) {
   return root.sublevel<Uint8Array, Uint8Array>(RAFT_SUBLEVEL, { keyEncoding: "view", valueEncoding: "view" });
 }
 
@@ -53,7 +52,7 @@ export type RawRaft = ReturnType<typeof rawRaftSublevel>;
 
 /** Opens `dir` raw, runs `use` on its Raft sublevel and closes it again; the directory must not be open elsewhere. */
 export async function withRawRaft<T>(dir: string, use: (raft: RawRaft) => Promise<T>): Promise<T> {
-  const root = new Level(dir);
+  const root = newRootLevel(dir);
   try {
     return await use(rawRaftSublevel(root));
   } finally {

@@ -3,9 +3,8 @@
  * Raft step: both land, or, when the step is rejected, neither does.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Level } from "level";
 import { isInvalidPersistStepError } from "../../src/storage/errors.js";
-import { LevelRaftStorage, type RootLevel } from "../../src/storage/level-raft-storage.js";
+import { LevelRaftStorage, newRootLevel, type RootLevel } from "../../src/storage/level-raft-storage.js";
 import { entries, entry, makeTempDir, removeDir, snapshot, step } from "./helpers.js";
 
 /** The sublevel standing in for the other component. */
@@ -18,7 +17,7 @@ describe("LevelRaftStorage with companion operations", () => {
 
   beforeEach(async () => {
     dir = await makeTempDir("level-companions");
-    root = new Level(dir);
+    root = newRootLevel(dir);
     await root.open();
     storage = await LevelRaftStorage.attach(root);
   });
@@ -45,7 +44,7 @@ describe("LevelRaftStorage with companion operations", () => {
     await storage.close();
     await root.close();
 
-    root = new Level(dir);
+    root = newRootLevel(dir);
     await root.open();
     storage = await LevelRaftStorage.attach(root);
     expect(await companion().get("snapshot")).toBe("state at 10");

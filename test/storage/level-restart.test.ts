@@ -1,9 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Level } from "level";
 import type { LogPosition } from "../../src/raft/log.js";
 import { EntryType, type Entry } from "../../src/raft/types.js";
 import { isStorageVersionError } from "../../src/storage/errors.js";
-import { LevelRaftStorage } from "../../src/storage/level-raft-storage.js";
+import { LevelRaftStorage, newRootLevel } from "../../src/storage/level-raft-storage.js";
 import {
   decodeEntryKey,
   decodeLogStart,
@@ -220,7 +219,7 @@ describe("LevelRaftStorage across restarts", () => {
   });
 
   it("shares a root database with other components without touching their keys", async () => {
-    const root = new Level(dir);
+    const root = newRootLevel(dir);
     await root.open();
     try {
       const other = root.sublevel("queue");

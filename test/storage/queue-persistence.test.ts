@@ -1,7 +1,9 @@
+import { Level } from "level";
 import { describe, expect, it } from "vitest";
 import type { LeasedMessage, QueueApplyResult } from "../../src/queue/results.js";
 import { QueueStateMachine } from "../../src/queue/state-machine.js";
 import type { Entry } from "../../src/raft/types.js";
+import { QueueStore } from "../../src/storage/queue-store.js";
 import { plainData, seededRandom } from "../queue/helpers.js";
 import { RandomCommands } from "../queue/random-commands.js";
 import { MEMBERSHIP, closeStore, entryOf, everyStats, openStore, plainResult, storedBodyGroups, type OpenStore } from "../queue/store-harness.js";
@@ -100,4 +102,15 @@ describe("queue store persistence", () => {
     },
     60_000,
   );
+
+  it("refuses a root database whose encodings would misstore its prefixed writes", async () => {
+    const dir = await makeTempDir("queue-root-encodings");
+    const root = new Level<string, Uint8Array>(dir);
+    try {
+      await expect(QueueStore.open(root)).rejects.toThrow(/newRootLevel/);
+    } finally {
+      await root.close();
+      await removeDir(dir);
+    }
+  });
 });
