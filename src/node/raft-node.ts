@@ -243,10 +243,10 @@ export class RaftNode<Result> {
     return promise;
   }
 
-  /** The link to `peer` broke: if it is our leader, elect a new one without waiting a full timeout. */
+  /** The link to `peer` broke: a follower of it elects a new leader without waiting a full timeout; a leader handing over to it gives up. */
   peerUnreachable(peer: NodeId): void {
     if (this.stopped) return;
-    this.core.leaderUnreachable(peer);
+    this.core.peerUnreachable(peer);
     this.afterInput();
   }
 

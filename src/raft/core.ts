@@ -182,12 +182,20 @@ export class RaftCore {
   }
 
   /**
-   * The driver saw its connection to the leader break (reset or refused), which a dead leader causes
-   * at once, long before an election timeout. Forget the leader, so this node grants votes, and
-   * campaign after a short random delay (so the followers do not split the vote). Pre-Vote keeps this
-   * harmless when only this one link broke: the others still hear the leader and refuse.
+   * The driver saw its connection to `peer` break (reset or refused), which a dead node causes at once,
+   * long before an election timeout.
+   * - A follower whose leader it is forgets the leader, so it grants votes, and campaigns after a short
+   *   random delay (so the followers do not split the vote). Pre-Vote keeps this harmless when only
+   *   this one link broke: the others still hear the leader and refuse.
+   * - A leader handing over to it gives the transfer up at once instead of after an election timeout
+   *   (a whole cluster stopping together: the target is gone), and takes proposals again.
    */
-  leaderUnreachable(peer: NodeId): void {
+  peerUnreachable(peer: NodeId): void {
+    if (this.role === Role.Leader && this.transferTarget === peer) {
+      this.trace(`gave up the leadership transfer to ${peer}: its connection broke`);
+      this.transferTarget = NO_NODE;
+      return;
+    }
     if (this.role !== Role.Follower || this.leader !== peer) return;
     this.trace(`lost its connection to leader ${peer}`);
     this.leader = NO_NODE;
@@ -1023,6 +1031,7 @@ export class RaftCore {
       firstIndex: this.log.firstIndex(),
       membership: this.membership,
       matchIndex,
+      transferTarget: this.transferTarget,
     };
   }
 

@@ -231,4 +231,6 @@ export interface RaftStatus {
   readonly membership: Membership;
   /** For a leader: each peer's highest index known replicated. */
   readonly matchIndex: ReadonlyMap<NodeId, number>;
+  /** For a leader handing over: the node it hands over to; NO_NODE ("") otherwise. */
+  readonly transferTarget: NodeId;
 }

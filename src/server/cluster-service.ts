@@ -63,6 +63,10 @@ export async function handOverLeadership(node: ClusterNode, target: NodeId | und
   if (!started.ok) throw new GrpcError(grpc.status.FAILED_PRECONDITION, `cannot transfer leadership to ${to}: ${started.reason}`);
   while (Date.now() < deadlineMs) {
     if (!node.isLeader() && node.leaderId() !== "") return node.leaderId();
+    // Given up by the core: the target's connection broke, or an election timeout passed.
+    if (node.isLeader() && node.status().transferTarget !== to) {
+      throw unavailable(`the handover to ${to} was given up (it went away or did not take over in time): retry`);
+    }
     await new Promise((resolve) => setTimeout(resolve, TRANSFER_POLL_MS));
   }
   throw unavailable(`leadership did not move to ${to} in time (is it reachable and caught up?): retry`);

@@ -199,7 +199,8 @@ export class RaftqServer {
         const next = await handOverLeadership(this.node as RaftNode<unknown>, undefined, Date.now() + HANDOVER_TIMEOUT_MS);
         logger.info({ leader: next }, "handed leadership over before stopping");
       } catch (error) {
-        logger.warn({ err: error }, "could not hand leadership over; stopping anyway");
+        // An expected outcome when the whole cluster stops at once: the reason says it, a stack would not.
+        logger.warn({ reason: error instanceof Error ? error.message : String(error) }, "could not hand leadership over; stopping anyway");
       }
     }
     this.shutdownController.abort();

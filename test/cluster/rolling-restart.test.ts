@@ -5,7 +5,7 @@
  * message is drained afterwards, once. A node stopping must not keep the calls it serves hanging.
  */
 import { describe, expect, it } from "vitest";
-import { useSharedCluster } from "./harness.js";
+import { startCluster, useSharedCluster } from "./harness.js";
 import { callUnary, codeName, expectOk } from "./raw-grpc.js";
 import { drain, expectNoLossNoDuplicates, Producer } from "./workload.js";
 
@@ -65,5 +65,18 @@ describe("rolling restart", () => {
     // A retryable end (the SDK retries UNAVAILABLE) or an empty answer, not CANCELLED.
     expect.soft(poll.ok ? "OK" : codeName(poll.code), "how the forwarded long poll ended").toMatch(/^(OK|UNAVAILABLE)$/);
     expect.soft(stopMs, "ms the follower took to stop").toBeLessThan(3_000);
+  }, 60_000);
+
+  it("stops a whole cluster at once promptly: the leader gives up handing over to nodes that are gone", async () => {
+    const cluster = await startCluster();
+    const leader = await cluster.leader();
+
+    const stoppingAt = Date.now();
+    const exits = await Promise.all(cluster.nodes.map((node) => cluster.stop(node.id)));
+    const stopMs = Date.now() - stoppingAt;
+
+    expect(exits).toEqual(cluster.nodes.map(() => ({ code: 0, signal: null })));
+    // Before, the leader waited out its whole 3 s handover timeout for a target that had already exited.
+    expect(stopMs, `ms the cluster took to stop (leader ${leader.id})`).toBeLessThan(2_500);
   }, 60_000);
 });

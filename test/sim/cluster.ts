@@ -399,10 +399,10 @@ export class SimCluster {
     return result;
   }
 
-  /** Tells `id` that its connection to `peer` broke (what a real driver sees when a leader dies). */
-  leaderUnreachable(id: NodeId, peer: NodeId): void {
+  /** Tells `id` that its connection to `peer` broke (what a real driver sees when a node dies). */
+  peerUnreachable(id: NodeId, peer: NodeId): void {
     this.trace.add(this.tickCount, `${id} sees its connection to ${peer} break`);
-    this.guard(() => this.node(id).leaderUnreachable(peer));
+    this.guard(() => this.node(id).peerUnreachable(peer));
   }
 
   /** Every write of `id` takes exactly `ticks` (a slow disk); null returns it to the cluster default. */

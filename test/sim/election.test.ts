@@ -127,7 +127,7 @@ describe("a driver that sees the leader's connection break", () => {
     cluster.run(5);
     cluster.crash(leader);
     cluster.run(2); // its last heartbeats, already on the wire, still arrive
-    for (const id of cluster.liveIds()) cluster.leaderUnreachable(id, leader);
+    for (const id of cluster.liveIds()) cluster.peerUnreachable(id, leader);
     const ticks = cluster.runUntil(() => cluster.agreedLeader() !== null, 5 * ELECTION_TIMEOUT_TICKS, "a new leader");
     expect(ticks).toBeLessThan(ELECTION_TIMEOUT_TICKS);
   });
@@ -138,7 +138,7 @@ describe("a driver that sees the leader's connection break", () => {
       const leader = cluster.waitAgreedLeader();
       const termBefore = cluster.status(leader).term;
       cluster.crash(leader);
-      for (const id of cluster.liveIds()) cluster.leaderUnreachable(id, leader);
+      for (const id of cluster.liveIds()) cluster.peerUnreachable(id, leader);
       const next = cluster.waitAgreedLeader();
       // One election: a crossed pre-vote makes one of the two step back instead of both campaigning.
       expect(cluster.status(next).term, `seed ${seed}`).toBe(termBefore + 1);
@@ -150,7 +150,7 @@ describe("a driver that sees the leader's connection break", () => {
     const leader = cluster.waitAgreedLeader();
     const term = cluster.status(leader).term;
     const follower = cluster.ids.find((id) => id !== leader)!;
-    cluster.leaderUnreachable(follower, leader);
+    cluster.peerUnreachable(follower, leader);
     cluster.run(5 * ELECTION_TIMEOUT_TICKS);
     // Its pre-vote is refused by the other follower, which still hears the leader.
     expect(cluster.leader()).toBe(leader);

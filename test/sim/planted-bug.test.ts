@@ -52,6 +52,7 @@ function fakeCore(status: Partial<RaftStatus> & { id: string }, log: Entry[]): C
     firstIndex: 1,
     membership: EMPTY_MEMBERSHIP,
     matchIndex: new Map(),
+    transferTarget: NO_NODE,
     ...status,
   };
   return {

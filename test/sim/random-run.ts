@@ -215,17 +215,20 @@ function injectFaults(cluster: SimCluster, prng: Prng, chaos: number, notices: C
     // (after the victim's last messages, already on the wire, have arrived).
     for (const id of cluster.liveIds()) {
       if (cluster.status(id).leader === victim && prng.chance(0.7)) notices.push({ atTick: cluster.now + prng.int(1, 4), id, peer: victim });
+      // A leader's driver notices too, and drops a leadership transfer to the victim. (No random draw
+      // here, so the seeds of earlier runs keep their histories up to the first such notice.)
+      else if (cluster.status(id).role === Role.Leader) notices.push({ atTick: cluster.now + 2, id, peer: victim });
     }
   }
   for (const notice of notices.filter((n) => n.atTick <= cluster.now)) {
-    if (cluster.node(notice.id).alive) cluster.leaderUnreachable(notice.id, notice.peer);
+    if (cluster.node(notice.id).alive) cluster.peerUnreachable(notice.id, notice.peer);
   }
   notices.splice(0, notices.length, ...notices.filter((n) => n.atTick > cluster.now));
   // Now and then a single link to a live leader breaks (a reset connection): a false alarm.
   if (prng.chance(0.005 * chaos) && cluster.liveIds().length > 0) {
     const id = prng.pick(cluster.liveIds());
     const followed = cluster.status(id).leader;
-    if (followed && followed !== id) cluster.leaderUnreachable(id, followed);
+    if (followed && followed !== id) cluster.peerUnreachable(id, followed);
     faults++;
   }
   for (const id of ids) {

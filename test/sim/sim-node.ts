@@ -199,8 +199,8 @@ export class SimNode {
   }
 
   /** Tells the core its driver saw the connection to `peer` (its leader) break. */
-  leaderUnreachable(peer: NodeId): void {
-    this.raft().leaderUnreachable(peer);
+  peerUnreachable(peer: NodeId): void {
+    this.raft().peerUnreachable(peer);
     this.drain();
   }
 

@@ -68,4 +68,21 @@ describe("leadership transfer", () => {
     expect(cluster.leader()).toBe(leader);
     cluster.waitApplied(cluster.status(leader).lastIndex, cluster.liveIds());
   });
+
+  test("to a node whose connection breaks: the leader gives up at once, not after an election timeout", () => {
+    const cluster = new SimCluster({ nodes: 3, seed: 45 });
+    const leader = cluster.waitAgreedLeader();
+    const target = cluster.ids.find((id) => id !== leader)!;
+    cluster.crash(target);
+    expect(cluster.transferLeadership(target).ok).toBe(true);
+    expect(cluster.status(leader).transferTarget).toBe(target);
+
+    cluster.peerUnreachable(leader, target);
+
+    expect(cluster.status(leader).transferTarget).toBe("");
+    expect(cluster.propose(1, leader).result.ok).toBe(true);
+    // A broken link to any other peer changes nothing for a leader.
+    cluster.peerUnreachable(leader, cluster.ids.find((id) => id !== leader && id !== target)!);
+    expect(cluster.leader()).toBe(leader);
+  });
 });
