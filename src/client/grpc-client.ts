@@ -248,6 +248,19 @@ export class GrpcRaftqClient implements RaftqClient {
   }
 
   private streamContext(): StreamContext {
-    return { pool: this.pool, options: this.options, onEnded: (owner) => this.streams.delete(owner) };
+    return {
+      pool: this.pool,
+      options: this.options,
+      onEnded: (owner) => this.streams.delete(owner),
+      findLeader: async () => {
+        if (this.pool.leaderAddress !== undefined || this.pool.isClosed) return;
+        try {
+          const status = await this.statusOf(this.pool.pick().address, this.options.attemptTimeoutMs);
+          this.pool.learnLeader(status.leaderAddress);
+        } catch {
+          // The stream's own attempt reports what is wrong with that node.
+        }
+      },
+    };
   }
 }

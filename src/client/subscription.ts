@@ -43,6 +43,12 @@ export interface StreamContext {
   readonly options: ResolvedClientOptions;
   /** Called once when `owner` (a subscription or publisher) has ended for good. */
   readonly onEnded: (owner: object) => void;
+  /**
+   * When no leader is known yet, asks the node a new stream would go to which node leads (one Status
+   * call; a failure is left to the stream's own attempt to report). A stream opened on a follower is
+   * relayed through it for as long as it lives.
+   */
+  readonly findLeader: () => Promise<void>;
 }
 
 
@@ -103,6 +109,7 @@ export class StreamSubscription implements Subscription {
     const { pool, options } = this.context;
     const pacer = new ReconnectPacer(options.initialBackoffMs, options.maxBackoffMs, options.timeoutMs);
     try {
+      await this.context.findLeader();
       while (!this.closed && !pool.isClosed) {
         const node = pool.pick();
         const openedAtMs = Date.now();

@@ -35,6 +35,31 @@ describe("subscribe", () => {
     await waitFor(() => cancelled, "the server to see the stream cancelled");
   });
 
+  it("asks which node leads before it subscribes, so its stream is not relayed through a follower", async () => {
+    const log: string[] = [];
+    const leader = await cluster.node({
+      Subscribe: (call) => {
+        log.push("leader");
+        call.write(wire(1));
+      },
+    });
+    const follower = await cluster.node({
+      Status: (_call, callback) => callback(null, { nodeId: "n2", role: "follower", leaderId: "n1", leaderAddress: leader.address }),
+      Subscribe: (call) => {
+        log.push("follower");
+        call.write(wire(1));
+      },
+    });
+    const client = cluster.client([follower.address]);
+
+    for await (const delivery of client.subscribe("jobs")) {
+      expect(delivery.id).toBe(1);
+      break;
+    }
+
+    expect(log).toEqual(["leader"]);
+  });
+
   it("resubscribes to the leader named when the stream breaks", async () => {
     const log: string[] = [];
     const leader = await cluster.node({
