@@ -18,6 +18,7 @@ export type WorkloadKey =
   | "unary64"
   | "batch100x8"
   | "drainDequeue"
+  | "drainDequeueOverlap"
   | "drainSubscribe"
   | "bareUnary1"
   | "bareUnary64"
@@ -121,7 +122,12 @@ export function renderTargets(results: BenchResults): string {
     ["Enqueue, 64 in flight through EnqueueStream ≥ 16,700 msg/s", `${formatNumber(rate("stream64"), 0)} msg/s`, rate("stream64") >= 16_700],
     ["Unary Enqueue, 64 in flight ≥ 60% of bare unary echo at 64", `${formatNumber(unaryRatio * 100, 0)}%`, unaryRatio >= 0.6],
     ["Enqueue, 1 in flight: p50 ≤ 1.2 ms", `${formatNumber(p50, 2)} ms`, p50 <= 1.2],
-    ["Drain ≥ 22,000 msg/s (Dequeue 100 + Ack)", `${formatNumber(rate("drainDequeue"), 0)} msg/s`, rate("drainDequeue") >= 22_000],
+    ["Drain ≥ 22,000 msg/s (Dequeue 100 + Ack, each Ack awaited)", `${formatNumber(rate("drainDequeue"), 0)} msg/s`, rate("drainDequeue") >= 22_000],
+    [
+      "Drain ≥ 22,000 msg/s (Dequeue 100 + Ack, next Dequeue during the Ack)",
+      `${formatNumber(rate("drainDequeueOverlap"), 0)} msg/s`,
+      rate("drainDequeueOverlap") >= 22_000,
+    ],
     ["Drain ≥ 22,000 msg/s (Subscribe, prefetch 100)", `${formatNumber(rate("drainSubscribe"), 0)} msg/s`, rate("drainSubscribe") >= 22_000],
     ["Failover gap median < 500 ms, no spurious elections", `${formatNumber(gap, 0)} ms, ${spurious} spurious`, gap < 500 && spurious === 0],
     ["EnqueueBatch of 100 × 8 in flight ≥ 100,000 msg/s", `${formatNumber(rate("batch100x8"), 0)} msg/s`, rate("batch100x8") >= 100_000],

@@ -86,7 +86,8 @@ async function main(): Promise<void> {
     { key: "stream64", title: `Enqueue, ${IN_FLIGHT} in flight, SDK publisher (EnqueueStream)`, unit: "msg/s", bare: "bareStream64", run: (r) => enqueueStream(ctx, `bench-stream64-r${r}`, IN_FLIGHT) },
     { key: "unary64", title: `Enqueue, ${IN_FLIGHT} in flight, unary`, unit: "msg/s", bare: "bareUnary64", run: (r) => enqueueUnary(ctx, `bench-unary64-r${r}`, IN_FLIGHT) },
     { key: "batch100x8", title: `EnqueueBatch of ${BATCH_MESSAGES}, ${BATCHES_IN_FLIGHT} in flight`, unit: "msg/s", bare: "levelBatch100", run: (r) => enqueueBatches(ctx, `bench-batch-r${r}`, BATCH_MESSAGES, BATCHES_IN_FLIGHT) },
-    { key: "drainDequeue", title: `Drain ${formatNumber(DRAIN_MESSAGES, 0)}: Dequeue ${LEASE_MESSAGES} + Ack by receipts`, unit: "msg/s", run: (r) => drainByDequeue(ctx, `bench-drain-dequeue-r${r}`, DRAIN_MESSAGES, LEASE_MESSAGES) },
+    { key: "drainDequeue", title: `Drain ${formatNumber(DRAIN_MESSAGES, 0)}: Dequeue ${LEASE_MESSAGES} + Ack by receipts`, unit: "msg/s", run: (r) => drainByDequeue(ctx, `bench-drain-dequeue-r${r}`, DRAIN_MESSAGES, LEASE_MESSAGES, false) },
+    { key: "drainDequeueOverlap", title: `Drain ${formatNumber(DRAIN_MESSAGES, 0)}: Dequeue ${LEASE_MESSAGES} + Ack by receipts, next Dequeue during the Ack`, unit: "msg/s", run: (r) => drainByDequeue(ctx, `bench-drain-overlap-r${r}`, DRAIN_MESSAGES, LEASE_MESSAGES, true) },
     { key: "drainSubscribe", title: `Drain ${formatNumber(DRAIN_MESSAGES, 0)}: Subscribe, prefetch ${PREFETCH}, ack each`, unit: "msg/s", run: (r) => drainBySubscribe(ctx, `bench-drain-subscribe-r${r}`, DRAIN_MESSAGES, PREFETCH) },
     { key: "bareUnary1", title: "bare gRPC unary echo, 1 in flight", unit: "msg/s", run: () => unaryEcho(echo.address, body, 1, timing) },
     { key: "bareUnary64", title: `bare gRPC unary echo, ${IN_FLIGHT} in flight`, unit: "msg/s", run: () => unaryEcho(echo.address, body, IN_FLIGHT, timing) },
@@ -95,7 +96,20 @@ async function main(): Promise<void> {
     { key: "levelBatch100", title: `bare LevelDB batch of ${BATCH_MESSAGES}, sync`, unit: "records/s", run: (r) => levelSyncWrites(levelDir("batch", r), body, BATCH_MESSAGES, timing) },
   ];
   // Each raftq workload runs right after the bare one it is divided by, so both see the same load.
-  const order: WorkloadKey[] = ["bareUnary1", "enqueue1", "bareUnary64", "unary64", "bareStream64", "stream64", "levelBatch100", "batch100x8", "levelPut", "drainDequeue", "drainSubscribe"];
+  const order: WorkloadKey[] = [
+    "bareUnary1",
+    "enqueue1",
+    "bareUnary64",
+    "unary64",
+    "bareStream64",
+    "stream64",
+    "levelBatch100",
+    "batch100x8",
+    "levelPut",
+    "drainDequeue",
+    "drainDequeueOverlap",
+    "drainSubscribe",
+  ];
   const figures = new Map<WorkloadKey, Figure[]>(steps.map((step) => [step.key, []]));
   const failovers: FailoverResult[] = [];
 

@@ -87,14 +87,26 @@ export function enqueueBatches(ctx: WorkloadContext, queue: string, batchMessage
   );
 }
 
-/** Workload 4a: pre-fills `messages`, then times `Dequeue` of `leaseMessages` followed by `Ack` of their receipts. */
-export function drainByDequeue(ctx: WorkloadContext, queue: string, messages: number, leaseMessages: number): Promise<DrainResult> {
+/**
+ * Workload 4a: pre-fills `messages`, then times `Dequeue` of `leaseMessages` followed by `Ack` of their
+ * receipts. `overlapAck`: the next Dequeue goes out while the Ack of the batch before is in flight (at
+ * most one Ack in flight), as a consumer that acks in the background does; otherwise each Ack is awaited
+ * before the next Dequeue.
+ */
+export function drainByDequeue(ctx: WorkloadContext, queue: string, messages: number, leaseMessages: number, overlapAck: boolean): Promise<DrainResult> {
   return onQueue(ctx, queue, async (client) => {
     await prefill(client, queue, ctx.body, messages);
     const startMs = performance.now();
+    let leased = 0;
     let drained = 0;
     let emptyInARow = 0;
-    while (drained < messages) {
+    let ackInFlight: Promise<void> = Promise.resolve();
+    const ack = async (receipts: string[]): Promise<void> => {
+      const result = await client.ack(queue, { receipts });
+      if (result.refusedReceipts.length > 0) throw new Error(`Ack refused ${result.refusedReceipts.length} fresh receipts of "${queue}"`);
+      drained += result.acked;
+    };
+    while (leased < messages) {
       checkDeadline(startMs, `draining "${queue}" by Dequeue (${drained} of ${messages} acked)`);
       const deliveries = await client.dequeue(queue, { maxMessages: leaseMessages });
       if (deliveries.length === 0) {
@@ -102,10 +114,12 @@ export function drainByDequeue(ctx: WorkloadContext, queue: string, messages: nu
         continue;
       }
       emptyInARow = 0;
-      const result = await client.ack(queue, { receipts: deliveries.map((delivery) => delivery.receipt) });
-      if (result.refusedReceipts.length > 0) throw new Error(`Ack refused ${result.refusedReceipts.length} fresh receipts of "${queue}"`);
-      drained += result.acked;
+      leased += deliveries.length;
+      await ackInFlight;
+      ackInFlight = ack(deliveries.map((delivery) => delivery.receipt));
+      if (!overlapAck) await ackInFlight;
     }
+    await ackInFlight;
     return drainResult(drained, startMs);
   });
 }
