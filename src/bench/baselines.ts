@@ -3,6 +3,7 @@
  * process (unary with 1 and 64 calls in flight, a bidi stream with 64 messages in flight) and LevelDB
  * synced writes (single puts, batches of 100) on the same disk as the nodes' data.
  */
+import type { CpuMeter } from "./cpu-meter.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import { createInterface } from "node:readline";
@@ -17,11 +18,14 @@ const ECHO_READY_TIMEOUT_MS = 10_000;
 export interface Timing {
   readonly warmupMs: number;
   readonly durationMs: number;
+  /** Measures the CPU of each run's measured window, when given. */
+  readonly cpu?: CpuMeter;
 }
 
 /** The echo server process; `close()` stops it. */
 export interface EchoServer {
   readonly address: string;
+  readonly pid: number;
   close(): void;
 }
 
@@ -52,7 +56,7 @@ export async function startEchoServer(script: string, port: number): Promise<Ech
     close();
     throw error;
   }
-  return { address: `127.0.0.1:${port}`, close };
+  return { address: `127.0.0.1:${port}`, pid: child.pid!, close };
 }
 
 /** Unary echo calls of `body`, `concurrency` in flight, over one channel. */

@@ -4,6 +4,7 @@
  * come from the operations that finished inside the measured window.
  */
 import { performance } from "node:perf_hooks";
+import type { CpuMeter, CpuPerMessage } from "./cpu-meter.js";
 import { percentile } from "./stats.js";
 
 /** How to drive one workload. */
@@ -18,6 +19,8 @@ export interface LoadOptions {
   readonly messagesPerOp: number;
   /** One operation; rejects on failure. */
   readonly op: () => Promise<unknown>;
+  /** Measures the CPU of the measured window, when given. */
+  readonly cpu?: CpuMeter;
 }
 
 /** What one closed-loop run measured. */
@@ -32,6 +35,8 @@ export interface LoadResult {
   /** Operations that failed (any time); each one is a finding, the first is kept. */
   readonly errors: number;
   readonly firstError: string | undefined;
+  /** CPU per message over the measured window, when a meter was given. */
+  readonly cpu?: CpuPerMessage;
 }
 
 /** Failures after which a run stops: the workload is broken, not slow. */
@@ -42,7 +47,7 @@ export const MAX_CONCURRENCY = 1024;
 
 /** Runs the workload; resolves when the window is over and every operation in flight has answered. */
 export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
-  const { concurrency, warmupMs, durationMs, messagesPerOp, op } = options;
+  const { concurrency, warmupMs, durationMs, messagesPerOp, op, cpu } = options;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
     throw new RangeError(`concurrency must be an integer in 1..${MAX_CONCURRENCY}, got ${concurrency}`);
   }
@@ -66,7 +71,12 @@ export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
       if (endMs >= windowStartMs && endMs <= windowEndMs) latenciesMs.push(endMs - startMs);
     }
   };
+  const cpuStart = cpu && setTimeout(() => cpu.start(), warmupMs);
+  const cpuStop = cpu && setTimeout(() => cpu.stop(), warmupMs + durationMs);
   await Promise.all(Array.from({ length: concurrency }, caller));
+  clearTimeout(cpuStart);
+  clearTimeout(cpuStop);
+  const cpuPerMessage = cpu?.perMessage(latenciesMs.length * messagesPerOp);
   if (errors >= MAX_ERRORS) throw new Error(`${errors} operations failed, the first with: ${firstError}`);
   return {
     messagesPerSecond: (latenciesMs.length * messagesPerOp) / (durationMs / 1000),
@@ -75,5 +85,6 @@ export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
     ops: latenciesMs.length,
     errors,
     firstError,
+    ...(cpuPerMessage ? { cpu: cpuPerMessage } : {}),
   };
 }

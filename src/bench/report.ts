@@ -9,6 +9,7 @@ import { ELECTION_POLL_INTERVAL_MS, type ElectionCount } from "./elections.js";
 import type { Machine } from "./machine.js";
 import { spread, type Spread } from "./stats.js";
 import { formatNumber, formatSpread, renderTable, type Row } from "./table.js";
+import type { CpuPerMessage } from "./cpu-meter.js";
 import type { FailoverResult } from "./workloads.js";
 
 /** The workloads measured for throughput, raftq's and the bare ones. */
@@ -34,6 +35,8 @@ export interface Figure {
   /** Operations that failed during the run (expected 0) and the first failure. */
   readonly errors?: number;
   readonly firstError?: string;
+  /** CPU per message over the measured window: the serving processes' and the client's. */
+  readonly cpu?: CpuPerMessage;
 }
 
 /** Every run of one workload. */
@@ -79,6 +82,27 @@ export function resultRows(results: BenchResults): Row[] {
       ...(bare ? { ratio: ratioSpread(series, bare), ratioTo: bare.title } : {}),
     };
   });
+}
+
+/**
+ * CPU per message of each workload (median of its runs): of the processes serving it (the three nodes,
+ * or the echo server; none for LevelDB, which runs in the client) and of the client process.
+ */
+export function renderCpu(results: BenchResults): string {
+  const rows = results.series.flatMap((series) => {
+    const runs = series.runs.flatMap((run) => (run.cpu ? [run.cpu] : []));
+    if (runs.length === 0) return [];
+    const servers = spread(runs.map((cpu) => cpu.serversUs));
+    const client = spread(runs.map((cpu) => cpu.clientUs));
+    const total = spread(runs.map((cpu) => cpu.serversUs + cpu.clientUs));
+    return [`| ${series.title} | ${formatSpread(servers, 0)} | ${formatSpread(client, 0)} | ${formatSpread(total, 0)} |`];
+  });
+  if (rows.length === 0) return "No CPU figures were measured.";
+  return [
+    "| CPU per message (µs, user + system, all threads), median (min–max) | Serving processes | Client | Total |",
+    "|---|---:|---:|---:|",
+    ...rows,
+  ].join("\n");
 }
 
 /** The failover figures over every run. */
@@ -154,6 +178,8 @@ export function renderSummary(results: BenchResults): string {
   return [
     renderTable(resultRows(results)),
     "",
+    renderCpu(results),
+    "",
     renderFailover(results),
     "",
     renderElections(results),
@@ -193,6 +219,11 @@ export function renderDoc(results: BenchResults): string {
     "## Results",
     "",
     renderTable(resultRows(results)),
+    "",
+    "Where the CPU goes: each workload's measured window, per message. On 2 cores shared by the client and three nodes, " +
+      "throughput is bounded by the cores over the total.",
+    "",
+    renderCpu(results),
     "",
     renderFailover(results),
     "",

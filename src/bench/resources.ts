@@ -12,6 +12,25 @@ export function residentBytes(pid: number): number | undefined {
   }
 }
 
+/** Clock ticks per second of /proc times: sysconf(_SC_CLK_TCK), which Linux fixes at 100 for user space. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * CPU time (user + system, every thread) that process `pid` has used, in ms, from /proc/<pid>/stat;
+ * undefined when the process is gone or not on Linux.
+ */
+export function processCpuMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name, which may hold spaces: state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? (ticks * 1000) / CLOCK_TICKS_PER_SECOND : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The sum of the sizes of every file under `dir`, recursively (like `du --apparent-size -s`). Files that
  * vanish while it walks (LevelDB compacting) count as 0; a missing directory is 0 bytes.

@@ -15,6 +15,7 @@ import { freePorts } from "../chaos/ports.js";
 import { PROTO_DIR } from "../protocol/proto-files.js";
 import { levelSyncWrites, startEchoServer, streamEcho, unaryEcho, type EchoServer, type Timing } from "./baselines.js";
 import { BenchCluster } from "./cluster.js";
+import { CpuMeter } from "./cpu-meter.js";
 import { ElectionWatcher } from "./elections.js";
 import { describeMachine, loadAverage1m } from "./machine.js";
 import { renderDoc, renderSummary, writeJson, type BenchResults, type Figure, type Series, type WorkloadKey } from "./report.js";
@@ -79,7 +80,12 @@ async function main(): Promise<void> {
   let watcherStopped = false;
   cleanup.add(() => watcherStopped || watcher.stop());
 
-  const ctx: WorkloadContext = { cluster, timing, body };
+  // Each workload's CPU is measured on the processes that serve it: the nodes, the echo server, or none
+  // (LevelDB runs in this process, which the client figure covers).
+  const nodePids = (): number[] => cluster.ids.flatMap((id) => cluster.pid(id) ?? []);
+  const ctx: WorkloadContext = { cluster, timing: { ...timing, cpu: new CpuMeter(nodePids) }, body };
+  const echoTiming: Timing = { ...timing, cpu: new CpuMeter(() => [echo.pid]) };
+  const localTiming: Timing = { ...timing, cpu: new CpuMeter(() => []) };
   const levelDir = (key: string, round: number): string => join(root, "level", `${key}-${round}`);
   const steps: Step[] = [
     { key: "enqueue1", title: "Enqueue, 1 in flight", unit: "msg/s", bare: "bareUnary1", run: (r) => enqueueSingle(ctx, `bench-enqueue1-r${r}`) },
@@ -89,11 +95,11 @@ async function main(): Promise<void> {
     { key: "drainDequeue", title: `Drain ${formatNumber(DRAIN_MESSAGES, 0)}: Dequeue ${LEASE_MESSAGES} + Ack by receipts`, unit: "msg/s", run: (r) => drainByDequeue(ctx, `bench-drain-dequeue-r${r}`, DRAIN_MESSAGES, LEASE_MESSAGES, false) },
     { key: "drainDequeueOverlap", title: `Drain ${formatNumber(DRAIN_MESSAGES, 0)}: Dequeue ${LEASE_MESSAGES} + Ack by receipts, next Dequeue during the Ack`, unit: "msg/s", run: (r) => drainByDequeue(ctx, `bench-drain-overlap-r${r}`, DRAIN_MESSAGES, LEASE_MESSAGES, true) },
     { key: "drainSubscribe", title: `Drain ${formatNumber(DRAIN_MESSAGES, 0)}: Subscribe, prefetch ${PREFETCH}, ack each`, unit: "msg/s", run: (r) => drainBySubscribe(ctx, `bench-drain-subscribe-r${r}`, DRAIN_MESSAGES, PREFETCH) },
-    { key: "bareUnary1", title: "bare gRPC unary echo, 1 in flight", unit: "msg/s", run: () => unaryEcho(echo.address, body, 1, timing) },
-    { key: "bareUnary64", title: `bare gRPC unary echo, ${IN_FLIGHT} in flight`, unit: "msg/s", run: () => unaryEcho(echo.address, body, IN_FLIGHT, timing) },
-    { key: "bareStream64", title: `bare gRPC bidi-stream echo, ${IN_FLIGHT} in flight`, unit: "msg/s", run: () => streamEcho(echo.address, body, IN_FLIGHT, timing) },
-    { key: "levelPut", title: "bare LevelDB put, sync", unit: "records/s", run: (r) => levelSyncWrites(levelDir("put", r), body, 1, timing) },
-    { key: "levelBatch100", title: `bare LevelDB batch of ${BATCH_MESSAGES}, sync`, unit: "records/s", run: (r) => levelSyncWrites(levelDir("batch", r), body, BATCH_MESSAGES, timing) },
+    { key: "bareUnary1", title: "bare gRPC unary echo, 1 in flight", unit: "msg/s", run: () => unaryEcho(echo.address, body, 1, echoTiming) },
+    { key: "bareUnary64", title: `bare gRPC unary echo, ${IN_FLIGHT} in flight`, unit: "msg/s", run: () => unaryEcho(echo.address, body, IN_FLIGHT, echoTiming) },
+    { key: "bareStream64", title: `bare gRPC bidi-stream echo, ${IN_FLIGHT} in flight`, unit: "msg/s", run: () => streamEcho(echo.address, body, IN_FLIGHT, echoTiming) },
+    { key: "levelPut", title: "bare LevelDB put, sync", unit: "records/s", run: (r) => levelSyncWrites(levelDir("put", r), body, 1, localTiming) },
+    { key: "levelBatch100", title: `bare LevelDB batch of ${BATCH_MESSAGES}, sync`, unit: "records/s", run: (r) => levelSyncWrites(levelDir("batch", r), body, BATCH_MESSAGES, localTiming) },
   ];
   // Each raftq workload runs right after the bare one it is divided by, so both see the same load.
   const order: WorkloadKey[] = [
@@ -163,7 +169,8 @@ function describeFigure(figure: Figure, unit: string): string {
   const latency =
     figure.latencyMsP50 === undefined ? "" : `, p50 ${formatNumber(figure.latencyMsP50, 2)} ms, p99 ${formatNumber(figure.latencyMsP99 ?? Number.NaN, 2)} ms`;
   const errors = figure.errors ? ` (${figure.errors} failed: ${figure.firstError})` : "";
-  return `${formatNumber(figure.messagesPerSecond, 0)} ${unit}${latency}${errors}`;
+  const cpu = figure.cpu ? `, CPU ${formatNumber(figure.cpu.serversUs, 0)} + ${formatNumber(figure.cpu.clientUs, 0)} µs/msg (servers + client)` : "";
+  return `${formatNumber(figure.messagesPerSecond, 0)} ${unit}${latency}${cpu}${errors}`;
 }
 
 /** --seconds (measured time per run) and --runs, checked. */

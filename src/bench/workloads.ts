@@ -8,6 +8,7 @@ import { connect, type OutgoingMessage, type RaftqClient } from "../client/index
 import type { Timing } from "./baselines.js";
 import type { BenchCluster } from "./cluster.js";
 import type { ElectionWatcher } from "./elections.js";
+import type { CpuPerMessage } from "./cpu-meter.js";
 import { closedLoop, type LoadResult } from "./load.js";
 
 /** What every workload needs. */
@@ -23,6 +24,8 @@ export interface DrainResult {
   readonly messagesPerSecond: number;
   readonly messages: number;
   readonly elapsedMs: number;
+  /** CPU per message over the drain (after the prefill), when the timing carries a meter. */
+  readonly cpu?: CpuPerMessage;
 }
 
 /** A leader kill under single-call enqueue load. */
@@ -96,6 +99,7 @@ export function enqueueBatches(ctx: WorkloadContext, queue: string, batchMessage
 export function drainByDequeue(ctx: WorkloadContext, queue: string, messages: number, leaseMessages: number, overlapAck: boolean): Promise<DrainResult> {
   return onQueue(ctx, queue, async (client) => {
     await prefill(client, queue, ctx.body, messages);
+    ctx.timing.cpu?.start();
     const startMs = performance.now();
     let leased = 0;
     let drained = 0;
@@ -120,7 +124,7 @@ export function drainByDequeue(ctx: WorkloadContext, queue: string, messages: nu
       if (!overlapAck) await ackInFlight;
     }
     await ackInFlight;
-    return drainResult(drained, startMs);
+    return drainResult(ctx, drained, startMs);
   });
 }
 
@@ -128,6 +132,7 @@ export function drainByDequeue(ctx: WorkloadContext, queue: string, messages: nu
 export function drainBySubscribe(ctx: WorkloadContext, queue: string, messages: number, prefetch: number): Promise<DrainResult> {
   return onQueue(ctx, queue, async (client) => {
     await prefill(client, queue, ctx.body, messages);
+    ctx.timing.cpu?.start();
     const stuck = AbortSignal.timeout(DRAIN_TIMEOUT_MS);
     const startMs = performance.now();
     let received = 0;
@@ -150,7 +155,7 @@ export function drainBySubscribe(ctx: WorkloadContext, queue: string, messages: 
       const why = stuck.aborted ? `: stopped by the ${DRAIN_TIMEOUT_MS} ms drain timeout` : "";
       throw new Error(`Subscribe on "${queue}" acked ${acked} of ${messages} messages (${refused} acks refused or failed)${why}`);
     }
-    return drainResult(acked, startMs);
+    return drainResult(ctx, acked, startMs);
   });
 }
 
@@ -273,9 +278,13 @@ function longestGap(timesMs: readonly number[]): number {
   return longest;
 }
 
-function drainResult(messages: number, startMs: number): DrainResult {
+/** The drain's rate, and its CPU when the timing carries a meter (started when the drain began). */
+function drainResult(ctx: WorkloadContext, messages: number, startMs: number): DrainResult {
   const elapsedMs = performance.now() - startMs;
-  return { messagesPerSecond: messages / (elapsedMs / 1000), messages, elapsedMs };
+  const meter = ctx.timing.cpu;
+  meter?.stop();
+  const cpu = meter?.perMessage(messages);
+  return { messagesPerSecond: messages / (elapsedMs / 1000), messages, elapsedMs, ...(cpu ? { cpu } : {}) };
 }
 
 function checkDeadline(startMs: number, what: string): void {
