@@ -303,7 +303,7 @@ export class StreamPublisher implements Publisher {
         : errorFromStatus(status, stream.address);
     if (!isStreamBreak(status.code) || pool.isClosed) {
       pool.learnLeader(error.leader);
-      this.fail(unanswered, error);
+      this.failUnsent(unanswered, error);
       return;
     }
     // A leader this client cannot reach directly (another network, a NAT) is reached through a relay.
@@ -315,7 +315,7 @@ export class StreamPublisher implements Publisher {
     }
     const delayMs = this.pacer.failed();
     if (delayMs === undefined) {
-      this.fail(unanswered, error);
+      this.failUnsent(unanswered, error);
       return;
     }
     if (this.reopenTimer !== undefined) return;
@@ -325,8 +325,13 @@ export class StreamPublisher implements Publisher {
     }, delayMs);
   }
 
-  private fail(entries: readonly Outstanding[], error: RaftqError): void {
-    for (const entry of entries) this.settle(entry.seq, error);
+  /**
+   * Fails `entries` (unanswered on a stream that ended for good) and those waiting for a stream to be sent
+   * on: none will come. Messages in flight on another stream still get their answers there.
+   */
+  private failUnsent(entries: readonly Outstanding[], error: RaftqError): void {
+    const waiting = [...this.outstanding.values()].filter((entry) => entry.sentOn === undefined);
+    for (const entry of [...entries, ...waiting]) this.settle(entry.seq, error);
   }
 }
 
