@@ -3,11 +3,11 @@
  * process (unary with 1 and 64 calls in flight, a bidi stream with 64 messages in flight) and LevelDB
  * synced writes (single puts, batches of 100) on the same disk as the nodes' data.
  */
-import type { CpuMeter } from "./cpu-meter.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { Level } from "level";
+import type { CpuMeter } from "./cpu-meter.js";
 import { closedLoop, type LoadResult } from "./load.js";
 import { echoClient, type EchoClient } from "./echo-service.js";
 

@@ -57,9 +57,10 @@ export function withDeadline<T>(promise: Promise<T>, deadlineMs: number, onTimeo
 }
 
 /**
- * Aborts when the caller cancels or the server shuts down; dispose() once the call is answered. After that
- * a cancellation is ignored: grpc-js reports most finished unary calls as "cancelled" when their stream
- * closes, and aborting then built a DOMException (with its stack trace) per call for nothing.
+ * Aborts when the caller cancels or the server shuts down; dispose() once the work is done, before the
+ * answer goes out. After that a cancellation is ignored: grpc-js reports most finished calls as
+ * "cancelled" when their stream closes, and aborting then built a DOMException (with its stack trace) per
+ * call for nothing.
  */
 export function cancellationOf(call: ServerCall, shutdown: AbortSignal): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();

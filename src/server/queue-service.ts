@@ -59,19 +59,20 @@ function unary<Req, Res>(
         ? onLeader(call.request, deadlineMs, cancellation.signal)
         : forwarder.forwardUnary(call, deadlineMs, forward, cancellation.signal);
     })();
-    work.then(
-      (response) => {
-        cancellation.dispose();
-        call.sendMetadata(leaderMetadata(forwarder.leaderAddress()));
-        callback(null, response);
-      },
-      (error: unknown) => {
-        cancellation.dispose();
-        const status = toGrpcError(error);
-        if (status.code === grpc.status.INTERNAL) logger.error({ err: error }, "internal error serving a call");
-        callback({ code: status.code, details: status.message, metadata: leaderMetadata(forwarder.leaderAddress()) });
-      },
-    );
+    // Disposed before the answer goes out: grpc-js reports most finished calls as cancelled (call-context.ts).
+    work
+      .finally(() => cancellation.dispose())
+      .then(
+        (response) => {
+          call.sendMetadata(leaderMetadata(forwarder.leaderAddress()));
+          callback(null, response);
+        },
+        (error: unknown) => {
+          const status = toGrpcError(error);
+          if (status.code === grpc.status.INTERNAL) logger.error({ err: error }, "internal error serving a call");
+          callback({ code: status.code, details: status.message, metadata: leaderMetadata(forwarder.leaderAddress()) });
+        },
+      );
   };
 }
 

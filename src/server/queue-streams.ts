@@ -38,10 +38,13 @@ function streamHandler<Call extends SubscribeCall | EnqueueStreamCall>(
     // Async so that a synchronous throw (e.g. no leader to relay to) still ends the stream with a status.
     const work = (async () =>
       leader.node.isLeader() ? onLeader(leader, call, cancellation.signal) : relay(forwarder, call, cancellation.signal))();
-    work.then(
-      () => call.end(),
-      (error: unknown) => endWithError(call, error, forwarder.leaderAddress()),
-    ).finally(() => cancellation.dispose());
+    // Disposed before the stream ends: grpc-js may report the finished call as cancelled (call-context.ts).
+    work
+      .finally(() => cancellation.dispose())
+      .then(
+        () => call.end(),
+        (error: unknown) => endWithError(call, error, forwarder.leaderAddress()),
+      );
   };
 }
 
