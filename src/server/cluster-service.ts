@@ -54,15 +54,18 @@ export function bestTransferTarget(node: ClusterNode): NodeId | undefined {
 
 /**
  * Hands leadership to `target` (or the most caught-up follower) and resolves with the new leader once
- * this node has stepped down, or rejects when that did not happen by `deadlineMs`.
+ * this node has stepped down, or rejects when that did not happen by `deadlineMs`. With
+ * `waitForNewLeader` false it resolves as soon as this node is no longer the leader, with "" when no new
+ * leader is known yet (a node about to stop needs no more: the target may have begun its election and
+ * then stopped too).
  */
-export async function handOverLeadership(node: ClusterNode, target: NodeId | undefined, deadlineMs: number): Promise<NodeId> {
+export async function handOverLeadership(node: ClusterNode, target: NodeId | undefined, deadlineMs: number, waitForNewLeader = true): Promise<NodeId> {
   const to = target || bestTransferTarget(node);
   if (!to) throw new GrpcError(grpc.status.FAILED_PRECONDITION, `node ${node.id} has no follower to hand leadership to`);
   const started = node.transferLeadership(to);
   if (!started.ok) throw new GrpcError(grpc.status.FAILED_PRECONDITION, `cannot transfer leadership to ${to}: ${started.reason}`);
   while (Date.now() < deadlineMs) {
-    if (!node.isLeader() && node.leaderId() !== "") return node.leaderId();
+    if (!node.isLeader() && (node.leaderId() !== "" || !waitForNewLeader)) return node.leaderId();
     // Given up by the core: the target's connection broke, or an election timeout passed.
     if (node.isLeader() && node.status().transferTarget !== to) {
       throw unavailable(`the handover to ${to} was given up (it went away or did not take over in time): retry`);
@@ -122,15 +125,16 @@ export function clusterServiceHandlers(node: ClusterNode, forwarder: LeaderForwa
     const deadlineMs = answerByMs(call);
     const cancellation = cancellationOf(call, shutdown);
     const work = (async () => (node.isLeader() ? serve(deadlineMs) : forwarder.forwardClusterUnary(call, deadlineMs, method, cancellation.signal)))();
+    // Disposed before the answer goes out: grpc-js reports most finished calls as cancelled (call-context.ts).
     work
+      .finally(() => cancellation.dispose())
       .then(
         (response) => callback(null, response),
         (error: unknown) => {
           const status = toGrpcError(error);
           callback({ code: status.code, details: status.message, metadata: leaderMetadata(forwarder.leaderAddress()) });
         },
-      )
-      .finally(() => cancellation.dispose());
+      );
   };
   return {
     Status(_call, callback) {

@@ -196,8 +196,8 @@ export class RaftqServer {
     const otherVoters = votersOf(this.node.membership()).filter((voter) => voter !== this.node.id);
     if (this.node.isLeader() && otherVoters.length > 0) {
       try {
-        const next = await handOverLeadership(this.node as RaftNode<unknown>, undefined, Date.now() + HANDOVER_TIMEOUT_MS);
-        logger.info({ leader: next }, "handed leadership over before stopping");
+        const next = await handOverLeadership(this.node as RaftNode<unknown>, undefined, Date.now() + HANDOVER_TIMEOUT_MS, false);
+        logger.info({ leader: next || null }, "handed leadership over before stopping");
       } catch (error) {
         // An expected outcome when the whole cluster stops at once: the reason says it, a stack would not.
         logger.warn({ reason: error instanceof Error ? error.message : String(error) }, "could not hand leadership over; stopping anyway");
