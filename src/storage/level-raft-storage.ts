@@ -151,10 +151,12 @@ export class LevelRaftStorage implements RaftStorage {
   }
 
   /**
-   * Writes one step as a single fsync'd batch, deleting any overwritten suffix in the same batch, together
-   * with `companions` and what `stage` adds (another component's writes that must be atomic with this
-   * step). A step that changes nothing of Raft's only writes those, without an fsync: the log still holds
-   * what they describe.
+   * Writes one step as a single batch, deleting any overwritten suffix in the same batch, together with
+   * `companions` and what `stage` adds (another component's writes that must be atomic with this step).
+   * The batch is fsync'd when the step must be durable before anything is sent (mustSync) or carries
+   * companions; otherwise (a commit index that moved, the state machine's writes) it is written without
+   * an fsync: the log on disk still holds what they describe, and LevelDB loses only a suffix of its
+   * unsynced writes, so what is on disk stays consistent.
    */
   save(step: PersistStep, companions: readonly CompanionOperation[] = [], stage?: StageWrites): Promise<void> {
     return this.serialize("save", async () => {
@@ -177,7 +179,7 @@ export class LevelRaftStorage implements RaftStorage {
           else batch.del(operation.key, options);
         }
         stage?.(batch);
-        await batch.write({ sync: raftOperations.length > 0 || companions.length > 0 });
+        await batch.write({ sync: mustSync(step, tip.hardState) || companions.length > 0 });
       } catch (error) {
         await batch.close().catch(() => undefined);
         throw error;
@@ -261,6 +263,18 @@ export class LevelRaftStorage implements RaftStorage {
     this.queue = result.catch(() => undefined);
     return result;
   }
+}
+
+/**
+ * Whether a step must reach the disk before the node answers anyone: new or overwritten entries, a
+ * received snapshot, a new term or vote. The commit index alone need not (etcd's MustSync rule): after a
+ * crash a node may restart with an older commit index and learn the newer one from the leader again, and
+ * what it answered was committed on a majority of disks already.
+ */
+export function mustSync(step: PersistStep, before: HardState): boolean {
+  if (step.snapshot || step.entries.length > 0) return true;
+  const after = step.hardState;
+  return after !== null && (after.term !== before.term || after.vote !== before.vote);
 }
 
 /** Opens (creating if needed) a node's root database, with an error that says what to do if it cannot. */
