@@ -71,6 +71,12 @@ bench-backlog: build
 bench-churn: build
 	node --enable-source-maps dist/src/bench/backlog.js --messages 0 --churn $(or $(CHURN),1000000) $(if $(filter 0,$(KEYS)),--no-idempotency-keys,)
 
+## bench-apply: one node's queue state machine in-process (no gRPC, no Raft): µs per message to enqueue (keyed,
+## 100 per entry), lease and ack, each entry written as one LevelDB batch. Quiet enough to compare builds.
+.PHONY: bench-apply
+bench-apply: build
+	node --enable-source-maps dist/src/bench/apply-cost.js --entries $(or $(ENTRIES),1500) --rounds $(or $(ROUNDS),3)
+
 ## bench-backlog-store: fills a LevelDB queue store with MESSAGES=1000000 × 100-byte messages, prints RSS,
 ## then times a restart (open + rebuild) in a fresh process and prints its RSS (about a minute).
 .PHONY: bench-backlog-store
