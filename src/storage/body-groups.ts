@@ -12,7 +12,7 @@
  * one deletes the record), so only counts of two or more need an entry.
  */
 import { BODY_GROUP_IDS, bodyGroupOf, type StoredBody } from "../queue/queue-storage.js";
-import { decodeBody, encodeBody } from "./queue-keys.js";
+import { decodeBody, encodeHeaders, encodedBodyBytes, writeBody } from "./queue-keys.js";
 
 const HEADER_BYTES = 2;
 const DIRECTORY_ENTRY_BYTES = 6;
@@ -38,19 +38,30 @@ export class BodyGroupBuilder {
     return this.bodies.get(bodyId % BODY_GROUP_IDS);
   }
 
+  /** The group's record, written in one pass (no intermediate buffer per body). */
   encoded(): Uint8Array {
-    const encoded = [...this.bodies].map(([index, body]) => ({ index, bytes: encodeBody(body) }));
-    const directoryBytes = HEADER_BYTES + DIRECTORY_ENTRY_BYTES * encoded.length;
-    const record = new Uint8Array(directoryBytes + encoded.reduce((sum, { bytes }) => sum + bytes.byteLength, 0));
+    const count = this.bodies.size;
+    const headers: Uint8Array[] = [];
+    let bytes = HEADER_BYTES + DIRECTORY_ENTRY_BYTES * count;
+    for (const body of this.bodies.values()) {
+      const encodedHeaders = encodeHeaders(body.headers);
+      headers.push(encodedHeaders);
+      bytes += encodedBodyBytes(encodedHeaders, body);
+    }
+    const record = new Uint8Array(bytes);
     const view = new DataView(record.buffer);
-    view.setUint16(0, encoded.length, true);
-    let offset = directoryBytes;
-    encoded.forEach(({ index, bytes }, at) => {
+    view.setUint16(0, count, true);
+    let offset = HEADER_BYTES + DIRECTORY_ENTRY_BYTES * count;
+    let at = 0;
+    for (const [index, body] of this.bodies) {
+      const encodedHeaders = headers[at]!;
+      const length = encodedBodyBytes(encodedHeaders, body);
       view.setUint16(HEADER_BYTES + DIRECTORY_ENTRY_BYTES * at, index, true);
-      view.setUint32(HEADER_BYTES + DIRECTORY_ENTRY_BYTES * at + 2, bytes.byteLength, true);
-      record.set(bytes, offset);
-      offset += bytes.byteLength;
-    });
+      view.setUint32(HEADER_BYTES + DIRECTORY_ENTRY_BYTES * at + 2, length, true);
+      writeBody(view, record, offset, encodedHeaders, body);
+      offset += length;
+      at++;
+    }
     return record;
   }
 }

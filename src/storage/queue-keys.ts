@@ -156,14 +156,32 @@ export function decodeMeta(id: number, bytes: Uint8Array): MessageMeta {
   };
 }
 
+const NO_HEADERS = new Uint8Array(0);
+
 /** Headers (JSON, length-prefixed; length 0 = none) then the body. */
 export function encodeBody(stored: StoredBody): Uint8Array {
-  const headers = Object.keys(stored.headers).length === 0 ? new Uint8Array(0) : encodeJson(stored.headers);
-  const bytes = new Uint8Array(4 + headers.byteLength + stored.body.byteLength);
-  new DataView(bytes.buffer).setUint32(0, headers.byteLength, true);
-  bytes.set(headers, 4);
-  bytes.set(stored.body, 4 + headers.byteLength);
+  const headers = encodeHeaders(stored.headers);
+  const bytes = new Uint8Array(encodedBodyBytes(headers, stored));
+  writeBody(new DataView(bytes.buffer), bytes, 0, headers, stored);
   return bytes;
+}
+
+/** The headers part of an encoded body (empty when there are none). */
+export function encodeHeaders(headers: Readonly<Record<string, string>>): Uint8Array {
+  for (const _ in headers) return encodeJson(headers);
+  return NO_HEADERS;
+}
+
+/** The size of an encoded body whose headers encode to `headers`. */
+export function encodedBodyBytes(headers: Uint8Array, stored: StoredBody): number {
+  return 4 + headers.byteLength + stored.body.byteLength;
+}
+
+/** Writes an encoded body at `offset` of `bytes` (`view` is over the same buffer, from its start). */
+export function writeBody(view: DataView, bytes: Uint8Array, offset: number, headers: Uint8Array, stored: StoredBody): void {
+  view.setUint32(offset, headers.byteLength, true);
+  bytes.set(headers, offset + 4);
+  bytes.set(stored.body, offset + 4 + headers.byteLength);
 }
 
 export function decodeBody(bytes: Uint8Array): StoredBody {

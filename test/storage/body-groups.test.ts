@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { BODY_GROUP_BYTES, BODY_GROUP_IDS, bodyGroupOf } from "../../src/queue/queue-storage.js";
+import { BODY_GROUP_BYTES, BODY_GROUP_IDS, bodyGroupOf, type StoredBody } from "../../src/queue/queue-storage.js";
 import { MAX_BATCH_MESSAGES } from "../../src/queue/limits.js";
 import { QueueStateMachine } from "../../src/queue/state-machine.js";
 import { BodyGroupBuilder, BodyGroupCache, BodyGroupRecord, GroupLiveCounts } from "../../src/storage/body-groups.js";
+import { encodeBody } from "../../src/storage/queue-keys.js";
 import { cmd, msg } from "../queue/helpers.js";
 
 const text = new TextEncoder();
@@ -119,5 +120,43 @@ describe("live bodies per group", () => {
     expect([counts.removeOne(5), counts.removeOne(5)]).toEqual([false, true]);
     expect(counts.removeOne(2)).toBe(true);
     expect(counts.removeOne(9)).toBe(true);
+  });
+});
+
+describe("group record format", () => {
+  /** One body as stored: u32 length of the headers' JSON (0 and no JSON when there are none), the JSON, the body. */
+  function storedBytes(stored: StoredBody): Uint8Array {
+    const json = Object.keys(stored.headers).length === 0 ? new Uint8Array(0) : text.encode(JSON.stringify(stored.headers));
+    const bytes = new Uint8Array(4 + json.byteLength + stored.body.byteLength);
+    new DataView(bytes.buffer).setUint32(0, json.byteLength, true);
+    bytes.set(json, 4);
+    bytes.set(stored.body, 4 + json.byteLength);
+    return bytes;
+  }
+
+  it("is the directory then each body's length-prefixed headers and bytes, as earlier versions wrote it", () => {
+    const bodies: { id: number; stored: StoredBody }[] = [
+      { id: 2 * BODY_GROUP_IDS + 5, stored: { body: text.encode("five"), headers: { "content-type": "text/plain", "x-n": "1" } } },
+      { id: 2 * BODY_GROUP_IDS + 0, stored: { body: new Uint8Array(0), headers: {} } },
+      { id: 2 * BODY_GROUP_IDS + 9, stored: { body: text.encode("nine, no headers"), headers: {} } },
+    ];
+    const builder = new BodyGroupBuilder();
+    for (const { id, stored } of bodies) builder.add(id, stored);
+    const parts = bodies.map(({ stored }) => storedBytes(stored));
+    expect(parts.map((part, at) => encodeBody(bodies[at]!.stored))).toEqual(parts);
+    const expected = new Uint8Array(2 + 6 * parts.length + parts.reduce((sum, part) => sum + part.byteLength, 0));
+    const view = new DataView(expected.buffer);
+    view.setUint16(0, parts.length, true);
+    let offset = 2 + 6 * parts.length;
+    parts.forEach((part, at) => {
+      view.setUint16(2 + 6 * at, bodies[at]!.id % BODY_GROUP_IDS, true);
+      view.setUint32(2 + 6 * at + 2, part.byteLength, true);
+      expected.set(part, offset);
+      offset += part.byteLength;
+    });
+    const record = builder.encoded();
+    expect(record).toEqual(expected);
+    const read = new BodyGroupRecord(2, record);
+    for (const { id, stored } of bodies) expect(read.get(id)).toEqual(stored);
   });
 });
