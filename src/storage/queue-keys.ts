@@ -124,17 +124,38 @@ export interface AppliedRecord {
 
 export type { MachineRecord, QueueRecord };
 
-/** Message bookkeeping in 37 bytes: body id, enqueue time, due time, payload bytes, delivery count, state. */
-export function encodeMeta(meta: MessageMeta): Uint8Array {
-  const bytes = new Uint8Array(META_BYTES);
-  const view = new DataView(bytes.buffer);
-  view.setFloat64(0, meta.bodyId, true);
-  view.setFloat64(8, meta.enqueuedAtMs, true);
-  view.setFloat64(16, meta.dueMs, true);
-  view.setUint32(24, meta.payloadBytes, true);
-  view.setUint32(28, meta.deliveryCount, true);
-  view.setUint8(32, meta.state);
-  return bytes;
+/**
+ * Writes message bookkeeping as its 37-byte record at `offset` of `view`: body id, enqueue time, due time,
+ * payload bytes, delivery count, state; bytes 33..36 stay as they are (zero).
+ */
+function writeMeta(view: DataView, offset: number, meta: MessageMeta): void {
+  view.setFloat64(offset, meta.bodyId, true);
+  view.setFloat64(offset + 8, meta.enqueuedAtMs, true);
+  view.setFloat64(offset + 16, meta.dueMs, true);
+  view.setUint32(offset + 24, meta.payloadBytes, true);
+  view.setUint32(offset + 28, meta.deliveryCount, true);
+  view.setUint8(offset + 32, meta.state);
+}
+
+/** Message records in one batch share a few buffers: one allocation per 1,024 records instead of two per record. */
+export class MetaEncoder {
+  private static readonly RECORDS_PER_CHUNK = 1024;
+  private chunk = new Uint8Array(0);
+  private view = new DataView(this.chunk.buffer);
+  private used = 0;
+
+  /** `meta`'s record, as a view into a shared, zero-filled chunk. */
+  encode(meta: MessageMeta): Uint8Array {
+    if (this.used + META_BYTES > this.chunk.byteLength) {
+      this.chunk = new Uint8Array(META_BYTES * MetaEncoder.RECORDS_PER_CHUNK);
+      this.view = new DataView(this.chunk.buffer);
+      this.used = 0;
+    }
+    const offset = this.used;
+    writeMeta(this.view, offset, meta);
+    this.used += META_BYTES;
+    return this.chunk.subarray(offset, offset + META_BYTES);
+  }
 }
 
 export function decodeMeta(id: number, bytes: Uint8Array): MessageMeta {

@@ -14,7 +14,7 @@ import { DedupChunkBuilder, DedupChunkLog, dedupChunkKey, dedupFrontKey, encodeD
 import {
   bodyGroupKey,
   encodeJson,
-  encodeMeta,
+  MetaEncoder,
   messageKey,
   queueKey,
   type GenerationSublevel,
@@ -31,6 +31,8 @@ class PendingChanges {
   readonly dedupFronts = new Map<number, RingPosition>();
   /** The body groups added, by group. */
   readonly bodyGroups = new Map<number, BodyGroupBuilder>();
+  /** Encodes this batch's message records. */
+  readonly metas = new MetaEncoder();
 }
 
 /** Reads the current persisted record of a queue when a batch is written. */
@@ -89,7 +91,7 @@ export class QueueWriteBuffer implements QueueStorage {
   }
 
   messageChanged(incarnation: number, meta: MessageMeta): void {
-    this.pending.writes.set(messageKey(incarnation, meta.id), encodeMeta(meta));
+    this.pending.writes.set(messageKey(incarnation, meta.id), this.pending.metas.encode(meta));
   }
 
   messageRemoved(incarnation: number, id: number): void {
