@@ -2,6 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { ClusterClient, ClusterHandlers } from "../generated/raftq/v1/Cluster.js";
 import type { Member } from "../generated/raftq/v1/Member.js";
 import type { StatusResponse } from "../generated/raftq/v1/StatusResponse.js";
+import { isNodeError, NodeErrorCode } from "../node/errors.js";
 import type { MembershipChange } from "../raft/membership.js";
 import type { NodeId, RaftStatus } from "../raft/types.js";
 import { answerByMs, cancellationOf, leaderMetadata, withDeadline } from "./call-context.js";
@@ -9,8 +10,8 @@ import { GrpcError, toGrpcError, unavailable } from "./grpc-errors.js";
 import type { ForwardingNode, LeaderForwarder, UnaryMethod } from "./leader-forwarder.js";
 import { addressProblem, nodeIdProblem } from "./peers.js";
 
-/** How often a transfer checks whether leadership has moved. */
-const TRANSFER_POLL_MS = 20;
+/** How often a transfer checks whether leadership has moved, and a membership change whether it may go. */
+const POLL_MS = 20;
 
 /** What the Cluster service needs of the Raft node (RaftNode has it). */
 export interface ClusterNode extends ForwardingNode {
@@ -70,7 +71,7 @@ export async function handOverLeadership(node: ClusterNode, target: NodeId | und
     if (node.isLeader() && node.status().transferTarget !== to) {
       throw unavailable(`the handover to ${to} was given up (it went away or did not take over in time): retry`);
     }
-    await new Promise((resolve) => setTimeout(resolve, TRANSFER_POLL_MS));
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
   throw unavailable(`leadership did not move to ${to} in time (is it reachable and caught up?): retry`);
 }
@@ -101,16 +102,29 @@ export async function removeMember(node: ClusterNode, id: NodeId, deadlineMs: nu
   return clusterMembers(node);
 }
 
-function applyChange(node: ClusterNode, change: MembershipChange, deadlineMs: number): Promise<void> {
-  return withDeadline(
-    node.proposeMembershipChange(change),
-    deadlineMs,
-    () =>
-      new GrpcError(
-        grpc.status.DEADLINE_EXCEEDED,
-        `the membership change (${change.kind} ${change.id}) was not applied in time; its outcome is unknown: check \`raftq cluster status\` and retry`,
-      ),
-  );
+/**
+ * Proposes `change` and resolves once it is applied. Changes go one at a time, and one may be under way
+ * that the caller did not start (the leader promoting a learner that caught up, another operator's change):
+ * the call then waits for it to be applied and proposes its own, until the deadline, rather than failing
+ * for being a moment early.
+ */
+async function applyChange(node: ClusterNode, change: MembershipChange, deadlineMs: number): Promise<void> {
+  for (;;) {
+    try {
+      return await withDeadline(
+        node.proposeMembershipChange(change),
+        deadlineMs,
+        () =>
+          new GrpcError(
+            grpc.status.DEADLINE_EXCEEDED,
+            `the membership change (${change.kind} ${change.id}) was not applied in time; its outcome is unknown: check \`raftq cluster status\` and retry`,
+          ),
+      );
+    } catch (error) {
+      if (!isNodeError(error, NodeErrorCode.MembershipChangePending) || Date.now() + POLL_MS >= deadlineMs) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
 }
 
 /** The public Cluster service of one node. Status answers with this node's own view, never forwarded. */

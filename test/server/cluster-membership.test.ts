@@ -10,8 +10,9 @@ import { CLUSTER_SERVICE, LeaderForwarder } from "../../src/server/leader-forwar
 /** A Raft node as the Cluster service sees it: a membership that changes when a change is proposed. */
 class FakeClusterNode implements ClusterNode {
   readonly proposals: MembershipChange[] = [];
-  /** When set, the next proposals fail with it (as the core refuses a change). */
+  /** When set, the next proposals fail with it (as the core refuses a change), `refusals` times at most. */
   refusal: NodeError | null = null;
+  refusals = Infinity;
 
   constructor(
     readonly id: NodeId,
@@ -52,7 +53,7 @@ class FakeClusterNode implements ClusterNode {
 
   async proposeMembershipChange(change: MembershipChange): Promise<void> {
     this.proposals.push(change);
-    if (this.refusal) throw this.refusal;
+    if (this.refusal && this.refusals-- > 0) throw this.refusal;
     const next = changeMembership(this.membership(), change);
     if (typeof next === "string") throw new NodeError(NodeErrorCode.InvalidMembershipChange, next);
     this.members = [...next.members];
@@ -85,8 +86,8 @@ describe("Cluster membership service", () => {
     return `127.0.0.1:${port}`;
   }
 
-  function client(address: string): RaftqClient {
-    const made = connect({ addresses: [address], timeoutMs: 2_000, initialBackoffMs: 2, maxBackoffMs: 20 });
+  function client(address: string, timeoutMs = 2_000): RaftqClient {
+    const made = connect({ addresses: [address], timeoutMs, initialBackoffMs: 2, maxBackoffMs: 20 });
     cleanups.push(() => made.close());
     return made;
   }
@@ -127,12 +128,27 @@ describe("Cluster membership service", () => {
     expect(leader.proposals).toEqual([]);
   });
 
-  it("answers FAILED_PRECONDITION while another change is pending", async () => {
+  const pending = () => new NodeError(NodeErrorCode.MembershipChangePending, "a membership change is still in progress: retry once it is applied");
+
+  it("waits for a change under way (a learner's promotion) to be applied, then makes its own", async () => {
     const leader = new FakeClusterNode("n1", "n1", [n1, n2]);
-    leader.refusal = new NodeError(NodeErrorCode.MembershipChangePending, "a membership change is still in progress: retry once it is applied");
+    leader.refusal = pending();
+    leader.refusals = 3;
     const sdk = client(await serve(leader));
 
+    const members = await sdk.removeMember("n2");
+
+    expect(members.map((member) => member.id)).toEqual(["n1"]);
+    expect(leader.proposals).toHaveLength(4);
+  });
+
+  it("answers FAILED_PRECONDITION when the change under way is not applied before the call's deadline", async () => {
+    const leader = new FakeClusterNode("n1", "n1", [n1, n2]);
+    leader.refusal = pending();
+    const sdk = client(await serve(leader), 600);
+
     await expect(sdk.addMember("n3", "127.0.0.1:7003")).rejects.toMatchObject({ code: "FAILED_PRECONDITION", message: expect.stringContaining("in progress") });
+    expect(leader.proposals.length).toBeGreaterThan(1);
   });
 
   it("removes a member, and refuses an unknown one or the last voter", async () => {
