@@ -15,16 +15,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { encodeCommand } from "../queue/command-codec.js";
-import type { Command, NewMessage } from "../queue/commands.js";
-import type { QueueApplyResult } from "../queue/results.js";
-import { EntryType, type Membership } from "../raft/types.js";
+import type { NewMessage } from "../queue/commands.js";
 import { newRootLevel } from "../storage/level-raft-storage.js";
 import { QueueStore } from "../storage/queue-store.js";
+import { StoreFeeder } from "./store-feeder.js";
 
 const QUEUE = "apply-cost";
 const BODY_BYTES = 100;
-const MEMBERSHIP: Membership = { members: [{ id: "bench", address: "127.0.0.1:0", voter: true }] };
 /** Leases outlive the run, so every leased message waits for its ack. */
 const VISIBILITY_TIMEOUT_MS = 3_600_000;
 
@@ -46,25 +43,6 @@ function parseOptions(): Options {
   return { entries: number("entries", values.entries, 100_000), per: number("per", values.per, 1_000), rounds: number("rounds", values.rounds, 100) };
 }
 
-/** Applies commands as consecutive log entries and writes the applied state after each, as a Ready does. */
-class Feeder {
-  private index = 0;
-
-  constructor(private readonly store: QueueStore) {}
-
-  async apply(command: Command): Promise<QueueApplyResult> {
-    this.index++;
-    const result = this.store.apply({ index: this.index, term: 1, type: EntryType.Normal, data: encodeCommand(command) });
-    if (!result.ok) throw new Error(`entry ${this.index} (${command.kind}) was refused: ${result.error.message}`);
-    await this.store.persist(this.index, MEMBERSHIP);
-    return result;
-  }
-
-  get nowMs(): number {
-    return this.index;
-  }
-}
-
 /** Runs `phase` and prints its wall time and CPU per message. */
 async function measure(name: string, messages: number, phase: () => Promise<void>): Promise<void> {
   const cpuBefore = process.cpuUsage();
@@ -76,7 +54,7 @@ async function measure(name: string, messages: number, phase: () => Promise<void
   console.log(`  ${name.padEnd(8)} ${wallUs.toFixed(2).padStart(7)} µs/msg wall, ${cpuUs.toFixed(2).padStart(7)} µs/msg CPU`);
 }
 
-async function round(feeder: Feeder, { entries, per }: Options): Promise<void> {
+async function round(feeder: StoreFeeder, { entries, per }: Options): Promise<void> {
   const body = new Uint8Array(BODY_BYTES).fill(42);
   const messages = entries * per;
   const newMessage = (): NewMessage => ({ body, idempotencyKey: randomUUID(), delayMs: 0, headers: {} });
@@ -109,7 +87,7 @@ async function main(): Promise<void> {
   try {
     await root.open();
     const store = await QueueStore.open(root);
-    const feeder = new Feeder(store);
+    const feeder = new StoreFeeder(store);
     console.log(`queue state machine, one node in-process: ${options.rounds} rounds of ${options.entries} entries × ${options.per} messages (${BODY_BYTES} B, keyed)`);
     for (let at = 1; at <= options.rounds; at++) {
       console.log(`round ${at}${at === 1 ? " (the JIT warms up: compare later rounds)" : ""}`);

@@ -18,18 +18,16 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { encodeCommand } from "../queue/command-codec.js";
 import { directoryBytes, residentBytes } from "./resources.js";
 import type { NewMessage } from "../queue/commands.js";
-import { EntryType, type Membership } from "../raft/types.js";
 import { newRootLevel, type RootLevel } from "../storage/level-raft-storage.js";
 import { QueueStore } from "../storage/queue-store.js";
+import { StoreFeeder } from "./store-feeder.js";
 
 const QUEUE = "backlog";
 const BODY_BYTES = 100;
 const MESSAGES_PER_ENTRY = 1000;
 const MAX_MESSAGES = 10_000_000;
-const MEMBERSHIP: Membership = { members: [{ id: "bench", address: "127.0.0.1:0", voter: true }] };
 /** The child process gets this long to open and rebuild before the bench fails. */
 const REOPEN_TIMEOUT_MS = 120_000;
 
@@ -67,15 +65,11 @@ async function fill(dir: string, messages: number, keys: boolean): Promise<{ fil
   const store = await QueueStore.open(root);
   const body = new Uint8Array(BODY_BYTES).fill(42);
   const messageOf = (): NewMessage => ({ body, idempotencyKey: keys ? randomUUID() : "", delayMs: 0, headers: {} });
+  const feeder = new StoreFeeder(store);
   const started = performance.now();
-  const entries = Math.ceil(messages / MESSAGES_PER_ENTRY);
-  for (let index = 1; index <= entries; index++) {
-    const count = Math.min(MESSAGES_PER_ENTRY, messages - (index - 1) * MESSAGES_PER_ENTRY);
-    const batch = Array.from({ length: count }, messageOf);
-    const data = encodeCommand({ kind: "enqueue", nowMs: index, queue: QUEUE, autoCreate: true, messages: batch });
-    const applied = store.apply({ index, term: 1, type: EntryType.Normal, data });
-    if (!applied.ok) throw applied.error;
-    await store.persist(index, MEMBERSHIP);
+  for (let sent = 0; sent < messages; sent += MESSAGES_PER_ENTRY) {
+    const batch = Array.from({ length: Math.min(MESSAGES_PER_ENTRY, messages - sent) }, messageOf);
+    await feeder.apply({ kind: "enqueue", nowMs: feeder.nowMs, queue: QUEUE, autoCreate: true, messages: batch });
   }
   const fillMs = performance.now() - started;
   const memory = rssAfterGc();
@@ -95,12 +89,8 @@ async function reopen(dir: string): Promise<ReopenReport> {
   const stats = store.machine.stats(QUEUE, store.machine.nowMs);
   const ready = stats.ok ? stats.value.ready : 0;
   // One lease and its body, to show the backlog is readable, not just counted.
-  const lease = store.apply({
-    index: store.appliedState().appliedIndex + 1,
-    term: 1,
-    type: EntryType.Normal,
-    data: encodeCommand({ kind: "lease", nowMs: store.machine.nowMs, queue: QUEUE, maxMessages: 1, visibilityTimeoutMs: 0 }),
-  });
+  const feeder = new StoreFeeder(store);
+  const lease = await feeder.apply({ kind: "lease", nowMs: feeder.nowMs, queue: QUEUE, maxMessages: 1, visibilityTimeoutMs: 0 });
   const leased = lease.kind === "lease" && lease.ok ? lease.value.deliveries : [];
   const [first] = await store.readDeliveries(leased);
   await store.close();
