@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import type { NewMessage } from "../queue/commands.js";
-import { newRootLevel } from "../storage/level-raft-storage.js";
+import { openRootLevel } from "../storage/level-raft-storage.js";
 import { QueueStore } from "../storage/queue-store.js";
 import { StoreFeeder } from "./store-feeder.js";
 
@@ -83,9 +83,16 @@ async function round(feeder: StoreFeeder, { entries, per }: Options): Promise<vo
 async function main(): Promise<void> {
   const options = parseOptions();
   const dir = mkdtempSync(join(tmpdir(), "raftq-apply-cost-"));
-  const root = newRootLevel(dir);
   try {
-    await root.open();
+    await runIn(dir, options);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runIn(dir: string, options: Options): Promise<void> {
+  const root = await openRootLevel(dir);
+  try {
     const store = await QueueStore.open(root);
     const feeder = new StoreFeeder(store);
     console.log(`queue state machine, one node in-process: ${options.rounds} rounds of ${options.entries} entries × ${options.per} messages (${BODY_BYTES} B, keyed)`);
@@ -96,7 +103,6 @@ async function main(): Promise<void> {
     await store.close();
   } finally {
     await root.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { directoryBytes, residentBytes } from "./resources.js";
 import type { NewMessage } from "../queue/commands.js";
-import { newRootLevel, type RootLevel } from "../storage/level-raft-storage.js";
+import { openRootLevel } from "../storage/level-raft-storage.js";
 import { QueueStore } from "../storage/queue-store.js";
 import { StoreFeeder } from "./store-feeder.js";
 
@@ -53,15 +53,9 @@ function rssAfterGc(): { rssBytes: number; heapBytes: number } {
   return { rssBytes, heapBytes: usage.heapUsed + usage.external };
 }
 
-async function openRoot(dir: string): Promise<RootLevel> {
-  const root = newRootLevel(dir);
-  await root.open();
-  return root;
-}
-
 /** Fills a fresh store in `dir` and returns the fill time and the memory after it. */
 async function fill(dir: string, messages: number, keys: boolean): Promise<{ fillMs: number; rssBytes: number; heapBytes: number }> {
-  const root = await openRoot(dir);
+  const root = await openRootLevel(dir);
   const store = await QueueStore.open(root);
   const body = new Uint8Array(BODY_BYTES).fill(42);
   const messageOf = (): NewMessage => ({ body, idempotencyKey: keys ? randomUUID() : "", delayMs: 0, headers: {} });
@@ -81,7 +75,7 @@ async function fill(dir: string, messages: number, keys: boolean): Promise<{ fil
 /** Child mode: opens the store in `dir`, rebuilding memory, and reports. */
 async function reopen(dir: string): Promise<ReopenReport> {
   const started = performance.now();
-  const root = await openRoot(dir);
+  const root = await openRootLevel(dir);
   const store = await QueueStore.open(root);
   const openMs = performance.now() - started;
   const peakRssBytes = process.resourceUsage().maxRSS * 1024;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import type { ClusterClient, ClusterHandlers } from "../generated/raftq/v1/Cluster.js";
 import type { Member } from "../generated/raftq/v1/Member.js";
@@ -71,7 +72,7 @@ export async function handOverLeadership(node: ClusterNode, target: NodeId | und
     if (node.isLeader() && node.status().transferTarget !== to) {
       throw unavailable(`the handover to ${to} was given up (it went away or did not take over in time): retry`);
     }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    await sleep(POLL_MS);
   }
   throw unavailable(`leadership did not move to ${to} in time (is it reachable and caught up?): retry`);
 }
@@ -123,7 +124,7 @@ async function applyChange(node: ClusterNode, change: MembershipChange, deadline
     } catch (error) {
       if (!isNodeError(error, NodeErrorCode.MembershipChangePending) || Date.now() + POLL_MS >= deadlineMs) throw error;
     }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    await sleep(POLL_MS);
   }
 }
 

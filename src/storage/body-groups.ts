@@ -3,7 +3,7 @@
  * enqueue command, are one LevelDB record, written once and deleted with the group's last live body. An
  * enqueue of a hundred messages writes one body record instead of a hundred, and acking them deletes one.
  *
- * A record is [u16 n] then n × [u16 index in group][u32 bytes], then the n encoded bodies (encodeBody)
+ * A record is [u16 n] then n × [u16 index in group][u32 bytes], then the n encoded bodies (writeBody)
  * in that order; little endian. Records are never changed once written, only deleted, and body ids are
  * never reused, so a record read once can be cached as it is.
  *

@@ -179,15 +179,10 @@ export function decodeMeta(id: number, bytes: Uint8Array): MessageMeta {
 
 const NO_HEADERS = new Uint8Array(0);
 
-/** Headers (JSON, length-prefixed; length 0 = none) then the body. */
-export function encodeBody(stored: StoredBody): Uint8Array {
-  const headers = encodeHeaders(stored.headers);
-  const bytes = new Uint8Array(encodedBodyBytes(headers, stored));
-  writeBody(new DataView(bytes.buffer), bytes, 0, headers, stored);
-  return bytes;
-}
-
-/** The headers part of an encoded body (empty when there are none). */
+/**
+ * The headers part of an encoded body (empty when there are none). An encoded body is the headers'
+ * length (u32, 0 = none), the headers as JSON, then the body (writeBody; decodeBody reads it).
+ */
 export function encodeHeaders(headers: Readonly<Record<string, string>>): Uint8Array {
   for (const _ in headers) return encodeJson(headers);
   return NO_HEADERS;
