@@ -2,6 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { EnqueueRequest } from "../generated/raftq/v1/EnqueueRequest.js";
 import type { EnqueueStreamRequest } from "../generated/raftq/v1/EnqueueStreamRequest.js";
 import type { EnqueueStreamResponse__Output } from "../generated/raftq/v1/EnqueueStreamResponse.js";
+import type { StreamedAnswer__Output } from "../generated/raftq/v1/StreamedAnswer.js";
 import { ReconnectPacer, backoffDelayMs } from "./backoff.js";
 import type { Body, EnqueueOptions, EnqueueResult } from "./client.js";
 import { RaftqError, errorFromStatus, isStreamBreak, leaderFromMetadata, toRaftqError } from "./errors.js";
@@ -59,7 +60,19 @@ interface PublishStream {
   readonly afterMove: boolean;
   /** Whether any answer came on it. */
   answered: boolean;
+  /** Messages to go in its next frame, written once the current turn of the event loop is over. */
+  unsent: Outstanding[];
+  /** Half-closed or over: nothing more is written to it. */
+  ended: boolean;
 }
+
+/**
+ * Most bytes of messages packed into one frame, well under gRPC's default 4 MiB limit on a message; a
+ * bigger message goes in a frame of its own, as it would unpacked.
+ */
+const MAX_FRAME_BYTES = 1024 * 1024;
+/** Most messages in one frame (the server's limit). */
+const MAX_FRAME_MESSAGES = 1000;
 
 /** A published message waiting for its answer. */
 interface Outstanding {
@@ -218,14 +231,48 @@ export class StreamPublisher implements Publisher {
     this.releaseSlot();
   }
 
+  /**
+   * Queues `entry` for the current stream's next frame. The messages published in one turn of the event
+   * loop (a burst, or the replacements for a frame of answers) go in one frame: gRPC's cost per frame is
+   * most of a small message's cost.
+   */
   private send(entry: Outstanding): void {
     try {
       const stream = this.openStream();
       entry.sentOn = stream;
-      stream?.call.write({ seq: entry.seq, message: entry.message });
+      if (!stream) return;
+      stream.unsent.push(entry);
+      if (stream.unsent.length === 1) setImmediate(() => this.writeUnsent(stream));
     } catch (thrown) {
       this.settle(entry.seq, toRaftqError(thrown, this.stream?.address));
     }
+  }
+
+  /** Writes the messages queued for `stream` that are still meant for it, in frames within the server's limits. */
+  private writeUnsent(stream: PublishStream): void {
+    const entries = stream.unsent.filter((entry) => entry.sentOn === stream && this.outstanding.has(entry.seq));
+    stream.unsent = [];
+    if (stream.ended) return;
+    let frame: EnqueueStreamRequest | undefined;
+    let frameMessages = 0;
+    let frameBytes = 0;
+    for (const entry of entries) {
+      const bytes = messageBytes(entry.message);
+      if (frame && (frameMessages === MAX_FRAME_MESSAGES || frameBytes + bytes > MAX_FRAME_BYTES)) {
+        stream.call.write(frame);
+        frame = undefined;
+      }
+      if (!frame) {
+        frame = { seq: entry.seq, message: entry.message, more: [], packAnswers: true };
+        frameMessages = 1;
+        frameBytes = bytes;
+        continue;
+      }
+      frame.more?.push({ seq: entry.seq, message: entry.message });
+      frameMessages++;
+      frameBytes += bytes;
+    }
+    if (frame) stream.call.write(frame);
   }
 
   /** The current stream, opened (to the leader) if there is none; none while a reopen is pending. */
@@ -235,7 +282,7 @@ export class StreamPublisher implements Publisher {
     const { pool } = this.context;
     const node = pool.pick();
     const call = node.queue.EnqueueStream();
-    const stream: PublishStream = { call, address: node.address, afterMove: this.moving, answered: false };
+    const stream: PublishStream = { call, address: node.address, afterMove: this.moving, answered: false, unsent: [], ended: false };
     this.stream = stream;
     this.moving = false;
     call.on("metadata", (metadata: grpc.Metadata) => {
@@ -243,9 +290,10 @@ export class StreamPublisher implements Publisher {
       pool.learnLeader(leader);
       if (leader !== undefined && leader !== node.address) this.moveToLeader(stream, leader);
     });
-    call.on("data", (answer: EnqueueStreamResponse__Output) => {
+    call.on("data", (frame: EnqueueStreamResponse__Output) => {
       stream.answered = true;
-      this.answered(answer, node.address);
+      this.answered(frame, node.address);
+      for (const answer of frame.more) this.answered(answer, node.address);
     });
     call.on("error", () => {}); // the final status arrives through "status"
     call.on("status", (status: grpc.StatusObject) => this.streamEnded(stream, status));
@@ -262,10 +310,12 @@ export class StreamPublisher implements Publisher {
     this.stream = undefined;
     this.moving = true;
     this.retiring.add(stream);
+    this.writeUnsent(stream);
+    stream.ended = true;
     stream.call.end();
   }
 
-  private answered(answer: EnqueueStreamResponse__Output, address: string): void {
+  private answered(answer: StreamedAnswer__Output, address: string): void {
     this.pacer.progressed();
     const entry = this.outstanding.get(answer.seq);
     if (!entry) return; // settled already: a timed-out message, or the second answer to a re-sent one
@@ -292,6 +342,7 @@ export class StreamPublisher implements Publisher {
    * unanswered messages without a key are rejected, since sending them again could enqueue them twice.
    */
   private streamEnded(stream: PublishStream, status: grpc.StatusObject): void {
+    stream.ended = true;
     if (this.stream === stream) this.stream = undefined;
     this.retiring.delete(stream);
     const unanswered = [...this.outstanding.values()].filter((entry) => entry.sentOn === stream);
@@ -345,6 +396,13 @@ function endStream(call: EnqueueStream, graceMs: number): Promise<void> {
     });
     call.end();
   });
+}
+
+/** About the bytes `message` takes in a frame: its body, key and headers (UTF-8 counted at most 3 bytes a char). */
+function messageBytes(message: EnqueueRequest): number {
+  let bytes = (message.body?.length ?? 0) + 3 * ((message.idempotencyKey?.length ?? 0) + (message.queue?.length ?? 0));
+  for (const [key, value] of Object.entries(message.headers ?? {})) bytes += 3 * (key.length + value.length);
+  return bytes;
 }
 
 function publisherClosed(queue: string): RaftqError {

@@ -2,7 +2,10 @@ import * as grpc from "@grpc/grpc-js";
 import type { Delivery as DeliveryMessage } from "../generated/raftq/v1/Delivery.js";
 import type { EnqueueStreamRequest__Output } from "../generated/raftq/v1/EnqueueStreamRequest.js";
 import type { EnqueueStreamResponse } from "../generated/raftq/v1/EnqueueStreamResponse.js";
+import type { StreamedAnswer } from "../generated/raftq/v1/StreamedAnswer.js";
+import type { StreamedEnqueue__Output } from "../generated/raftq/v1/StreamedEnqueue.js";
 import type { SubscribeRequest__Output } from "../generated/raftq/v1/SubscribeRequest.js";
+import { MAX_BATCH_MESSAGES } from "../queue/limits.js";
 import { DEFAULT_PREFETCH } from "../queue/settings.js";
 import { validatePrefetch } from "../queue/validation.js";
 import { answerByMs, cancellationOf, leaderMetadata, DEFAULT_CALL_TIMEOUT_MS } from "./call-context.js";
@@ -121,9 +124,9 @@ async function relaySubscribe(forwarder: LeaderForwarder, call: SubscribeCall, s
 }
 
 /**
- * Pipelined enqueue: each request is proposed as soon as it arrives (joined with the other enqueues of
- * the same turn into one log entry) and answered by seq once it commits, in whatever order commits
- * land. A follower relays the stream to the leader.
+ * Pipelined enqueue: each message is proposed as soon as its frame arrives (joined with the other enqueues
+ * of the same turn into one log entry) and answered by seq once it commits, in whatever order commits
+ * land. A follower relays the stream's frames to the leader as they are.
  */
 export function enqueueStreamHandler(leader: QueueLeader, forwarder: LeaderForwarder, shutdown: AbortSignal): grpc.handleBidiStreamingCall<EnqueueStreamRequest__Output, EnqueueStreamResponse> {
   return streamHandler(leader, forwarder, shutdown, enqueueStreamOnLeader, relayEnqueueStream);
@@ -135,10 +138,12 @@ function enqueueStreamOnLeader(leader: QueueLeader, call: EnqueueStreamCall, sig
     let inFlight = 0;
     let ended = false;
     let closed = false;
+    const answers = new AnswerWriter(call);
     const close = (error?: Error): void => {
       if (closed) return;
       closed = true;
       stopWatching();
+      answers.flush();
       if (error) reject(error);
       else resolve();
     };
@@ -150,16 +155,25 @@ function enqueueStreamOnLeader(leader: QueueLeader, call: EnqueueStreamCall, sig
     const finishIfDone = (): void => {
       if (ended && inFlight === 0) close();
     };
+    const answered = (answer: StreamedAnswer): void => {
+      inFlight--;
+      if (!closed) answers.add(answer);
+      if (inFlight < MAX_STREAM_IN_FLIGHT) call.resume();
+      finishIfDone();
+    };
     signal.addEventListener("abort", () => close(), { once: true });
-    call.on("data", (request: EnqueueStreamRequest__Output) => {
-      inFlight++;
+    call.on("data", (frame: EnqueueStreamRequest__Output) => {
+      if (frame.packAnswers) answers.packed = true;
+      const messages = messagesOf(frame);
+      inFlight += messages.length;
       if (inFlight >= MAX_STREAM_IN_FLIGHT) call.pause();
-      answerOne(leader, request, answerByMs(call)).then((response) => {
-        inFlight--;
-        if (!closed) call.write(response);
-        if (inFlight < MAX_STREAM_IN_FLIGHT) call.resume();
-        finishIfDone();
-      });
+      const byMs = answerByMs(call);
+      if (messages.length > MAX_BATCH_MESSAGES) {
+        const refusal = invalidArgument(`a frame carries at most ${MAX_BATCH_MESSAGES} messages, this one ${messages.length}: send fewer per frame`);
+        for (const { seq } of messages) answered(refusalOf(seq, refusal));
+        return;
+      }
+      for (const message of messages) void answerOne(leader, message, byMs).then(answered);
     });
     call.on("end", () => {
       ended = true;
@@ -168,17 +182,61 @@ function enqueueStreamOnLeader(leader: QueueLeader, call: EnqueueStreamCall, sig
   });
 }
 
+/** The messages a frame carries: its own (if set, or if nothing else is) and those in `more`. */
+function messagesOf(frame: EnqueueStreamRequest__Output): StreamedEnqueue__Output[] {
+  if (frame.more.length === 0) return [frame];
+  return frame.message ? [frame, ...frame.more] : frame.more;
+}
+
+/**
+ * Writes a stream's answers: one frame each, or, once the client has asked for packed answers, all those
+ * settled in one turn of the event loop in one frame (most of a batch commits together).
+ */
+class AnswerWriter {
+  packed = false;
+  private pending: StreamedAnswer[] = [];
+  private scheduled = false;
+
+  constructor(private readonly call: EnqueueStreamCall) {}
+
+  add(answer: StreamedAnswer): void {
+    if (!this.packed) {
+      this.call.write(answer);
+      return;
+    }
+    this.pending.push(answer);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    const answers = this.pending;
+    this.pending = [];
+    for (let start = 0; start < answers.length; start += MAX_BATCH_MESSAGES) {
+      const [first, ...more] = answers.slice(start, start + MAX_BATCH_MESSAGES);
+      if (first) this.call.write({ ...first, more });
+    }
+  }
+}
+
 /** One streamed enqueue, its failure reported in the answer rather than ending the stream. */
-async function answerOne(leader: QueueLeader, request: EnqueueStreamRequest__Output, byMs: number): Promise<EnqueueStreamResponse> {
+async function answerOne(leader: QueueLeader, request: StreamedEnqueue__Output, byMs: number): Promise<StreamedAnswer> {
   try {
     if (!request.message) throw invalidArgument(`request seq ${request.seq} has no message: set the message field`);
     if (!leader.node.isLeader()) throw unavailable(`node ${leader.node.id} is no longer the leader: resend to the leader`);
     const result = await leader.enqueueOne(enqueueCommand(request.message, leader.autoCreateQueues, Date.now()), byMs);
     return { seq: request.seq, id: result.id, duplicate: result.duplicate };
   } catch (error) {
-    const status = toGrpcError(error);
-    return { seq: request.seq, error: { code: status.code, message: status.message } };
+    return refusalOf(request.seq, error);
   }
+}
+
+function refusalOf(seq: number, error: unknown): StreamedAnswer {
+  const status = toGrpcError(error);
+  return { seq, error: { code: status.code, message: status.message } };
 }
 
 function relayEnqueueStream(forwarder: LeaderForwarder, call: EnqueueStreamCall, signal: AbortSignal): Promise<void> {

@@ -3,16 +3,25 @@ import { describe, expect, it } from "vitest";
 import { isCancelled, isQueueFull, isRetryable, type EnqueueResult } from "../../src/client/index.js";
 import type { EnqueueStreamRequest__Output } from "../../src/generated/raftq/v1/EnqueueStreamRequest.js";
 import type { EnqueueStreamResponse } from "../../src/generated/raftq/v1/EnqueueStreamResponse.js";
+import type { StreamedEnqueue__Output } from "../../src/generated/raftq/v1/StreamedEnqueue.js";
 import { deadAddress, grpcError, leaderMetadata, useFakeCluster, waitFor } from "./fake-node.js";
 
 type StreamCall = grpc.ServerDuplexStream<EnqueueStreamRequest__Output, EnqueueStreamResponse>;
 
+/** Calls `onMessage` for each message of each frame the publisher sends, in order. */
+function eachMessage(call: StreamCall, onMessage: (message: StreamedEnqueue__Output) => void): void {
+  call.on("data", (frame: EnqueueStreamRequest__Output) => {
+    if (frame.message) onMessage(frame);
+    for (const message of frame.more) onMessage(message);
+  });
+}
+
 /** The id a fake node gives a message: 100 + the number in its body. */
-function idOf(request: EnqueueStreamRequest__Output): number {
+function idOf(request: StreamedEnqueue__Output): number {
   return 100 + Number(request.message?.body.toString());
 }
 
-function answer(call: StreamCall, request: EnqueueStreamRequest__Output): void {
+function answer(call: StreamCall, request: StreamedEnqueue__Output): void {
   call.write({ seq: request.seq, id: idOf(request), duplicate: false });
 }
 
@@ -22,8 +31,8 @@ describe("publisher", () => {
   it("resolves each publish by the seq of its answer, whatever the order of answers", async () => {
     const node = await cluster.node({
       EnqueueStream: (call) => {
-        const held: EnqueueStreamRequest__Output[] = [];
-        call.on("data", (request: EnqueueStreamRequest__Output) => {
+        const held: StreamedEnqueue__Output[] = [];
+        eachMessage(call, (request) => {
           held.push(request);
           if (held.length === 5) for (const each of held.reverse()) answer(call, each);
         });
@@ -36,15 +45,55 @@ describe("publisher", () => {
     expect(results.map((result) => result.id)).toEqual([101, 102, 103, 104, 105]);
   });
 
+  it("packs the messages published in one turn into one frame, and reads answers packed into one frame", async () => {
+    const frames: EnqueueStreamRequest__Output[] = [];
+    const node = await cluster.node({
+      EnqueueStream: (call) => {
+        call.on("data", (frame: EnqueueStreamRequest__Output) => {
+          frames.push(frame);
+          const [first, ...more] = [frame, ...frame.more].map((message) => ({ seq: message.seq, id: idOf(message), duplicate: false }));
+          if (first) call.write({ ...first, more });
+        });
+      },
+    });
+    const publisher = cluster.client([node.address]).publisher("jobs");
+
+    const results = await Promise.all([1, 2, 3, 4, 5].map((n) => publisher.publish(String(n))));
+
+    expect(results.map((result) => result.id)).toEqual([101, 102, 103, 104, 105]);
+    expect(frames.map((frame) => [frame.seq, ...frame.more.map((message) => message.seq)])).toEqual([[1, 2, 3, 4, 5]]);
+    expect(frames[0]?.packAnswers).toBe(true);
+  });
+
+  it("keeps a frame's messages within 1 MiB, a bigger message alone in its frame", async () => {
+    const framed: number[][] = [];
+    const node = await cluster.node({
+      EnqueueStream: (call) => {
+        call.on("data", (frame: EnqueueStreamRequest__Output) => {
+          const messages = [frame, ...frame.more];
+          framed.push(messages.map((message) => message.message?.body.length ?? 0));
+          for (const message of messages) call.write({ seq: message.seq, id: message.seq, duplicate: false });
+        });
+      },
+    });
+    const client = cluster.client([node.address]);
+    const publisher = client.publisher("jobs");
+    const KiB = 1024;
+
+    await Promise.all([400, 400, 400, 1500, 10, 10].map((kib) => publisher.publish(Buffer.alloc(kib * KiB))));
+
+    expect(framed).toEqual([[400 * KiB, 400 * KiB], [400 * KiB], [1500 * KiB], [10 * KiB, 10 * KiB]]);
+  });
+
   it("never has more than maxInFlight messages unanswered", async () => {
-    const held: EnqueueStreamRequest__Output[] = [];
+    const held: StreamedEnqueue__Output[] = [];
     let stream: StreamCall | undefined;
     let mostUnanswered = 0;
     let answered = 0;
     const node = await cluster.node({
       EnqueueStream: (call) => {
         stream = call;
-        call.on("data", (request: EnqueueStreamRequest__Output) => {
+        eachMessage(call, (request) => {
           held.push(request);
           mostUnanswered = Math.max(mostUnanswered, held.length);
         });
@@ -73,19 +122,19 @@ describe("publisher", () => {
   });
 
   it("re-sends unanswered messages with the same keys on a new stream to the leader when the stream breaks", async () => {
-    const onLeader: EnqueueStreamRequest__Output[] = [];
+    const onLeader: StreamedEnqueue__Output[] = [];
     const leader = await cluster.node({
       EnqueueStream: (call) => {
-        call.on("data", (request: EnqueueStreamRequest__Output) => {
+        eachMessage(call, (request) => {
           onLeader.push(request);
           answer(call, request);
         });
       },
     });
-    const onFollower: EnqueueStreamRequest__Output[] = [];
+    const onFollower: StreamedEnqueue__Output[] = [];
     const follower = await cluster.node({
       EnqueueStream: (call) => {
-        call.on("data", (request: EnqueueStreamRequest__Output) => {
+        eachMessage(call, (request) => {
           onFollower.push(request);
           if (onFollower.length === 3) call.emit("error", grpcError(grpc.status.UNAVAILABLE, "leadership lost", leader.address));
         });
@@ -96,7 +145,7 @@ describe("publisher", () => {
     const results = await Promise.all([1, 2, 3].map((n) => publisher.publish(String(n))));
 
     expect(results.map((result) => result.id)).toEqual([101, 102, 103]);
-    const keysAndSeqs = (requests: EnqueueStreamRequest__Output[]): [number, string | undefined][] =>
+    const keysAndSeqs = (requests: StreamedEnqueue__Output[]): [number, string | undefined][] =>
       requests.map((request) => [request.seq, request.message?.idempotencyKey]);
     expect(keysAndSeqs(onLeader)).toEqual(keysAndSeqs(onFollower));
     expect(onLeader.every((request) => typeof request.message?.idempotencyKey === "string")).toBe(true);
@@ -106,7 +155,7 @@ describe("publisher", () => {
     const onLeader: number[] = [];
     const leader = await cluster.node({
       EnqueueStream: (call) => {
-        call.on("data", (request: EnqueueStreamRequest__Output) => {
+        eachMessage(call, (request) => {
           onLeader.push(request.seq);
           answer(call, request);
         });
@@ -117,7 +166,7 @@ describe("publisher", () => {
     const follower = await cluster.node({
       EnqueueStream: (call) => {
         call.sendMetadata(leaderMetadata(leader.address));
-        call.on("data", (request: EnqueueStreamRequest__Output) => {
+        eachMessage(call, (request) => {
           onFollower.push(request.seq);
           answer(call, request);
         });
@@ -144,7 +193,7 @@ describe("publisher", () => {
     const follower = await cluster.node({
       EnqueueStream: (call) => {
         call.sendMetadata(leaderMetadata(unreachable));
-        call.on("data", (request: EnqueueStreamRequest__Output) => {
+        eachMessage(call, (request) => {
           onFollower.push(request.seq);
           answer(call, request);
         });
@@ -164,7 +213,7 @@ describe("publisher", () => {
   it("does not re-send a message without a key: its outcome is reported unknown instead", async () => {
     const node = await cluster.node({
       EnqueueStream: (call) => {
-        call.on("data", () => call.emit("error", grpcError(grpc.status.UNAVAILABLE, "leadership lost")));
+        eachMessage(call, () => call.emit("error", grpcError(grpc.status.UNAVAILABLE, "leadership lost")));
       },
     });
     const publisher = cluster.client([node.address]).publisher("jobs");
@@ -179,7 +228,7 @@ describe("publisher", () => {
     const attempts = new Map<number, number>();
     const node = await cluster.node({
       EnqueueStream: (call) => {
-        call.on("data", (request: EnqueueStreamRequest__Output) => {
+        eachMessage(call, (request) => {
           const attempt = (attempts.get(request.seq) ?? 0) + 1;
           attempts.set(request.seq, attempt);
           const body = request.message?.body.toString();
@@ -203,7 +252,7 @@ describe("publisher", () => {
     let ended = false;
     const node = await cluster.node({
       EnqueueStream: (call) => {
-        call.on("data", (request: EnqueueStreamRequest__Output) => answer(call, request));
+        eachMessage(call, (request) => answer(call, request));
         call.on("end", () => {
           ended = true;
           call.end();

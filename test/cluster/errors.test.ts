@@ -209,6 +209,35 @@ describe("error codes", () => {
     }
   }, TEST_TIMEOUT_MS);
 
+  it("answers every message of a packed EnqueueStream frame by its seq, in packed frames when asked", async () => {
+    for (const { via, queue: q } of await queueStubs(cluster())) {
+      const stream = q.EnqueueStream();
+      const answers = new Map<number, { id: number; code: number | "none" }>();
+      let frames = 0;
+      stream.on("data", (frame: EnqueueStreamResponse__Output) => {
+        frames++;
+        for (const answer of [frame, ...frame.more]) answers.set(answer.seq, { id: answer.id, code: answer.error?.code ?? "none" });
+      });
+      const ended = streamOutcome(stream, 10_000);
+      const good = (seq: number) => ({ seq, message: { queue: "packed", body: body(1) } });
+
+      stream.write({ ...good(1), more: [good(2), { seq: 3, message: { queue: "bad name", body: body(1) } }, { seq: 4 }, good(5)], packAnswers: true });
+      // Over the limit of 1000 messages a frame: each is refused, and the stream goes on.
+      stream.write({ more: Array.from({ length: 1001 }, (_, n) => good(100 + n)) });
+      stream.write(good(6));
+      stream.end();
+
+      expectOk(await ended);
+      const codes = [1, 2, 3, 4, 5, 6].map((seq) => answers.get(seq)?.code);
+      expect(codes, `packed frame via ${via}`).toEqual(["none", "none", grpc.status.INVALID_ARGUMENT, grpc.status.INVALID_ARGUMENT, "none", "none"]);
+      const oversized = Array.from({ length: 1001 }, (_, n) => answers.get(100 + n)?.code);
+      expect(new Set(oversized), `an oversized frame via ${via}`).toEqual(new Set([grpc.status.INVALID_ARGUMENT]));
+      const ids = [1, 2, 5, 6].map((seq) => answers.get(seq)?.id ?? 0);
+      expect(ids, "the ids follow the order of the messages").toEqual([...ids].sort((a, b) => a - b));
+      expect(frames, `answers packed into fewer frames than messages via ${via}`).toBeLessThan(answers.size / 10);
+    }
+  }, TEST_TIMEOUT_MS);
+
   it("FAILED_PRECONDITION for a leadership transfer to a node that is not a member", async () => {
     for (const node of [await cluster().leader(), ...(await cluster().followers())]) {
       const stub = cluster().stubs(node.id).cluster;
