@@ -6,7 +6,7 @@ import type { RaftqClient } from "./client.js";
  * Settle it with `ack()` (done), `nack()` (give it back) or keep it with `extendLease()`; all act by
  * receipt, so they are refused (false) once the lease ended and the message was delivered again.
  */
-export interface Delivery extends Readonly<Delivery__Output> {
+export interface Delivery extends Readonly<Omit<Delivery__Output, "more">> {
   /** The queue the message came from. */
   readonly queue: string;
 

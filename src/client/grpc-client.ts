@@ -130,7 +130,7 @@ export class GrpcRaftqClient implements RaftqClient {
 
   subscribe(queue: string, options: SubscribeOptions = {}): Subscription {
     if (this.pool.isClosed) throw closedError();
-    const request = { queue, prefetch: options.prefetch ?? 0, visibilityTimeoutMs: options.visibilityTimeoutMs ?? 0 };
+    const request = { queue, prefetch: options.prefetch ?? 0, visibilityTimeoutMs: options.visibilityTimeoutMs ?? 0, packDeliveries: true };
     const subscription = new StreamSubscription(queue, request, this.leaseActions, this.streamContext(), options.signal);
     if (!options.signal?.aborted) this.streams.add(subscription);
     return subscription;

@@ -6,6 +6,7 @@ import type { StreamedAnswer__Output } from "../generated/raftq/v1/StreamedAnswe
 import { ReconnectPacer, backoffDelayMs } from "./backoff.js";
 import type { Body, EnqueueOptions, EnqueueResult } from "./client.js";
 import { RaftqError, errorFromStatus, isStreamBreak, leaderFromMetadata, toRaftqError } from "./errors.js";
+import { packFrames } from "../protocol/frames.js";
 import { enqueueRequest } from "./requests.js";
 import type { StreamContext } from "./subscription.js";
 
@@ -66,13 +67,6 @@ interface PublishStream {
   ended: boolean;
 }
 
-/**
- * Most bytes of messages packed into one frame, well under gRPC's default 4 MiB limit on a message; a
- * bigger message goes in a frame of its own, as it would unpacked.
- */
-const MAX_FRAME_BYTES = 1024 * 1024;
-/** Most messages in one frame (the server's limit). */
-const MAX_FRAME_MESSAGES = 1000;
 
 /** A published message waiting for its answer. */
 interface Outstanding {
@@ -253,26 +247,15 @@ export class StreamPublisher implements Publisher {
     const entries = stream.unsent.filter((entry) => entry.sentOn === stream && this.outstanding.has(entry.seq));
     stream.unsent = [];
     if (stream.ended) return;
-    let frame: EnqueueStreamRequest | undefined;
-    let frameMessages = 0;
-    let frameBytes = 0;
-    for (const entry of entries) {
-      const bytes = messageBytes(entry.message);
-      if (frame && (frameMessages === MAX_FRAME_MESSAGES || frameBytes + bytes > MAX_FRAME_BYTES)) {
-        stream.call.write(frame);
-        frame = undefined;
-      }
-      if (!frame) {
-        frame = { seq: entry.seq, message: entry.message, more: [], packAnswers: true };
-        frameMessages = 1;
-        frameBytes = bytes;
-        continue;
-      }
-      frame.more?.push({ seq: entry.seq, message: entry.message });
-      frameMessages++;
-      frameBytes += bytes;
+    for (const [first, ...more] of packFrames(entries, (entry) => messageBytes(entry.message))) {
+      if (!first) continue;
+      stream.call.write({
+        seq: first.seq,
+        message: first.message,
+        more: more.map((entry) => ({ seq: entry.seq, message: entry.message })),
+        packAnswers: true,
+      });
     }
-    if (frame) stream.call.write(frame);
   }
 
   /** The current stream, opened (to the leader) if there is none; none while a reopen is pending. */

@@ -118,9 +118,10 @@ export class StreamSubscription implements Subscription {
         this.call = call;
         // Headers alone are no progress: a relaying follower sends them before it finds out there is no leader.
         call.on("metadata", (metadata: grpc.Metadata) => pool.learnLeader(leaderFromMetadata(metadata)));
-        call.on("data", (message: Delivery__Output) => {
+        call.on("data", (frame: Delivery__Output) => {
           attempt.progressed = true;
-          this.buffered.push(new LeasedDelivery(this.queue, message, this.actions));
+          this.buffered.push(new LeasedDelivery(this.queue, frame, this.actions));
+          for (const message of frame.more) this.buffered.push(new LeasedDelivery(this.queue, message, this.actions));
           this.notify();
         });
         call.on("error", () => {}); // the final status arrives through "status"

@@ -5,7 +5,9 @@ import type { EnqueueStreamResponse } from "../generated/raftq/v1/EnqueueStreamR
 import type { StreamedAnswer } from "../generated/raftq/v1/StreamedAnswer.js";
 import type { StreamedEnqueue__Output } from "../generated/raftq/v1/StreamedEnqueue.js";
 import type { SubscribeRequest__Output } from "../generated/raftq/v1/SubscribeRequest.js";
-import { MAX_BATCH_MESSAGES } from "../queue/limits.js";
+import { MAX_FRAME_MESSAGES, packFrames } from "../protocol/frames.js";
+import { deliveryBytes } from "../queue/delivery-size.js";
+import type { Delivery } from "../queue/results.js";
 import { DEFAULT_PREFETCH } from "../queue/settings.js";
 import { validatePrefetch } from "../queue/validation.js";
 import { answerByMs, cancellationOf, leaderMetadata, DEFAULT_CALL_TIMEOUT_MS } from "./call-context.js";
@@ -99,14 +101,23 @@ async function leaseWhileRoom(leader: QueueLeader, call: SubscribeCall, signal: 
       const command = leaseCommand(request.queue, room, request.visibilityTimeoutMs, now);
       const deliveries = await leader.lease(command, now + DEFAULT_CALL_TIMEOUT_MS);
       const visibilityMs = request.visibilityTimeoutMs || leader.stateMachine.settingsOf(request.queue)?.visibilityTimeoutMs || 0;
-      for (const delivery of deliveries) {
-        outstanding.set(delivery.receipt, now + visibilityMs);
-        call.write(deliveryMessage(delivery));
-      }
+      for (const delivery of deliveries) outstanding.set(delivery.receipt, now + visibilityMs);
+      writeDeliveries(call, deliveries);
       if (deliveries.length > 0) continue;
     }
     const nextLeaseEndMs = Math.min(...outstanding.values());
     await leader.waiter.sleep(request.queue, Math.min(nextLeaseEndMs, Date.now() + DEFAULT_CALL_TIMEOUT_MS), signal);
+  }
+}
+
+/** Writes a lease's deliveries: packed into frames if the subscriber asked for it, else one a frame. */
+function writeDeliveries(call: SubscribeCall, deliveries: readonly Delivery[]): void {
+  if (!call.request.packDeliveries) {
+    for (const delivery of deliveries) call.write(deliveryMessage(delivery));
+    return;
+  }
+  for (const [first, ...more] of packFrames(deliveries, deliveryBytes)) {
+    if (first) call.write({ ...deliveryMessage(first), more: more.map(deliveryMessage) });
   }
 }
 
@@ -168,8 +179,8 @@ function enqueueStreamOnLeader(leader: QueueLeader, call: EnqueueStreamCall, sig
       inFlight += messages.length;
       if (inFlight >= MAX_STREAM_IN_FLIGHT) call.pause();
       const byMs = answerByMs(call);
-      if (messages.length > MAX_BATCH_MESSAGES) {
-        const refusal = invalidArgument(`a frame carries at most ${MAX_BATCH_MESSAGES} messages, this one ${messages.length}: send fewer per frame`);
+      if (messages.length > MAX_FRAME_MESSAGES) {
+        const refusal = invalidArgument(`a frame carries at most ${MAX_FRAME_MESSAGES} messages, this one ${messages.length}: send fewer per frame`);
         for (const { seq } of messages) answered(refusalOf(seq, refusal));
         return;
       }
@@ -215,10 +226,7 @@ class AnswerWriter {
     this.scheduled = false;
     const answers = this.pending;
     this.pending = [];
-    for (let start = 0; start < answers.length; start += MAX_BATCH_MESSAGES) {
-      const [first, ...more] = answers.slice(start, start + MAX_BATCH_MESSAGES);
-      if (first) this.call.write({ ...first, more });
-    }
+    for (const [first, ...more] of packFrames(answers, answerBytes)) if (first) this.call.write({ ...first, more });
   }
 }
 
@@ -232,6 +240,11 @@ async function answerOne(leader: QueueLeader, request: StreamedEnqueue__Output, 
   } catch (error) {
     return refusalOf(request.seq, error);
   }
+}
+
+/** About the bytes of an answer: its error message dominates (the rest is a few varints). */
+function answerBytes(answer: StreamedAnswer): number {
+  return 32 + 3 * (answer.error?.message?.length ?? 0);
 }
 
 function refusalOf(seq: number, error: unknown): StreamedAnswer {

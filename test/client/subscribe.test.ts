@@ -31,8 +31,26 @@ describe("subscribe", () => {
     }
 
     expect(seen).toEqual([1, 2]);
-    expect(requests).toEqual([{ queue: "jobs", prefetch: 5, visibilityTimeoutMs: 2000 }]);
+    expect(requests).toEqual([{ queue: "jobs", prefetch: 5, visibilityTimeoutMs: 2000, packDeliveries: true }]);
     await waitFor(() => cancelled, "the server to see the stream cancelled");
+  });
+
+  it("yields every delivery of a packed frame, in order", async () => {
+    const node = await cluster.node({
+      Subscribe: (call) => {
+        call.write({ ...wire(1), more: [wire(2), wire(3)] });
+        call.write(wire(4));
+      },
+    });
+    const client = cluster.client([node.address]);
+
+    const seen: string[] = [];
+    for await (const delivery of client.subscribe("jobs")) {
+      seen.push(`${delivery.id}:${delivery.receipt}:${delivery.text()}`);
+      if (seen.length === 4) break;
+    }
+
+    expect(seen).toEqual(["1:r1:m1", "2:r2:m2", "3:r3:m3", "4:r4:m4"]);
   });
 
   it("asks which node leads before it subscribes, so its stream is not relayed through a follower", async () => {

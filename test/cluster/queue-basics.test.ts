@@ -325,6 +325,28 @@ describe("queue basics", () => {
     expect(received.map((delivery) => delivery.body.toString())).toEqual(["x", "y"]);
   }, TEST_TIMEOUT_MS);
 
+  it("packs the deliveries of one lease into one frame for a subscriber that asks, on the leader and through a follower", async () => {
+    const c = cluster();
+    const client = c.client();
+    const [follower] = await c.followers();
+    for (const node of [await c.leader(), follower]) {
+      const queue = `packed-subscription-${node?.id}`;
+      await client.createQueue(queue);
+      const bodies = ["a", "b", "c", "d", "e"];
+      await client.enqueueBatch(queue, bodies.map((body) => ({ body })));
+      const frames: Delivery__Output[][] = [];
+      const stream = c.stubs(node?.id ?? "n1").queue.Subscribe({ queue, prefetch: 5, packDeliveries: true });
+      stream.on("data", (frame: Delivery__Output) => frames.push([frame, ...frame.more]));
+      stream.on("error", () => {}); // cancelled at the end
+      try {
+        await c.waitFor(() => frames.flat().length >= 5, { what: `five deliveries via ${node?.id}` });
+      } finally {
+        stream.cancel();
+      }
+      expect(frames.map((frame) => frame.map((delivery) => delivery.body.toString()))).toEqual([bodies]);
+    }
+  }, TEST_TIMEOUT_MS);
+
   it("streams deliveries to an SDK subscription that acks them", async () => {
     const client = cluster().client();
     await client.enqueueBatch("subscribe", [{ body: "a" }, { body: "b" }, { body: "c" }]);

@@ -1,0 +1,36 @@
+/**
+ * Packing many small messages into one gRPC stream frame. A frame costs about as much as the work for a
+ * small message on both ends (HTTP/2 framing, a wake-up, the call machinery), so the streams that carry
+ * many messages (EnqueueStream both ways, Subscribe) send what they have ready together.
+ */
+
+/** Most messages in one frame: the server's limit on a frame it reads. */
+export const MAX_FRAME_MESSAGES = 1000;
+
+/**
+ * Most bytes packed into one frame, well under gRPC's default 4 MiB limit on a received message; an item
+ * bigger than this goes in a frame of its own, as it would unpacked.
+ */
+export const MAX_FRAME_BYTES = 1024 * 1024;
+
+/**
+ * Splits `items` in order into frames of at most MAX_FRAME_MESSAGES items and MAX_FRAME_BYTES bytes as
+ * counted by `bytesOf` (an item bigger than that alone).
+ */
+export function packFrames<T>(items: readonly T[], bytesOf: (item: T) => number): T[][] {
+  const frames: T[][] = [];
+  let frame: T[] = [];
+  let frameBytes = 0;
+  for (const item of items) {
+    const bytes = bytesOf(item);
+    if (frame.length > 0 && (frame.length === MAX_FRAME_MESSAGES || frameBytes + bytes > MAX_FRAME_BYTES)) {
+      frames.push(frame);
+      frame = [];
+      frameBytes = 0;
+    }
+    frame.push(item);
+    frameBytes += bytes;
+  }
+  if (frame.length > 0) frames.push(frame);
+  return frames;
+}
