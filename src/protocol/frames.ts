@@ -18,19 +18,28 @@ export const MAX_FRAME_BYTES = 1024 * 1024;
  * counted by `bytesOf` (an item bigger than that alone).
  */
 export function packFrames<T>(items: readonly T[], bytesOf: (item: T) => number): T[][] {
-  const frames: T[][] = [];
-  let frame: T[] = [];
-  let frameBytes = 0;
+  return splitInOrder(items, bytesOf, MAX_FRAME_MESSAGES, MAX_FRAME_BYTES);
+}
+
+/**
+ * Splits `items` in order into runs of at most `maxItems` items and `maxBytes` bytes as counted by
+ * `bytesOf`; an item bigger than `maxBytes` makes a run of its own. Frames are cut this way, and so are
+ * the log entries the leader joins single enqueues into (enqueue-coalescer.ts).
+ */
+export function splitInOrder<T>(items: readonly T[], bytesOf: (item: T) => number, maxItems: number, maxBytes: number): T[][] {
+  const runs: T[][] = [];
+  let run: T[] = [];
+  let runBytes = 0;
   for (const item of items) {
     const bytes = bytesOf(item);
-    if (frame.length > 0 && (frame.length === MAX_FRAME_MESSAGES || frameBytes + bytes > MAX_FRAME_BYTES)) {
-      frames.push(frame);
-      frame = [];
-      frameBytes = 0;
+    if (run.length > 0 && (run.length >= maxItems || runBytes + bytes > maxBytes)) {
+      runs.push(run);
+      run = [];
+      runBytes = 0;
     }
-    frame.push(item);
-    frameBytes += bytes;
+    run.push(item);
+    runBytes += bytes;
   }
-  if (frame.length > 0) frames.push(frame);
-  return frames;
+  if (run.length > 0) runs.push(run);
+  return runs;
 }

@@ -7,6 +7,7 @@
  * outcome is unknown (leadership lost) fails every caller with that error, as a lone proposal would.
  */
 import type { EnqueueCommand, NewMessage } from "../queue/commands.js";
+import { splitInOrder } from "../protocol/frames.js";
 import { payloadBytes } from "../queue/delivery-size.js";
 import { isQueueError } from "../queue/errors.js";
 import type { EnqueueResult } from "../queue/results.js";
@@ -92,19 +93,5 @@ function joined(queue: string, autoCreate: boolean, waiters: readonly Waiter[]):
 
 /** `waiters` in order, cut into batches within MAX_JOINED_MESSAGES and MAX_JOINED_BYTES (at least one each). */
 function batches(waiters: readonly Waiter[]): Waiter[][] {
-  const out: Waiter[][] = [];
-  let current: Waiter[] = [];
-  let bytes = 0;
-  for (const waiter of waiters) {
-    const size = payloadBytes(waiter.message.body, waiter.message.headers);
-    if (current.length > 0 && (current.length >= MAX_JOINED_MESSAGES || bytes + size > MAX_JOINED_BYTES)) {
-      out.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(waiter);
-    bytes += size;
-  }
-  if (current.length > 0) out.push(current);
-  return out;
+  return splitInOrder(waiters, (waiter) => payloadBytes(waiter.message.body, waiter.message.headers), MAX_JOINED_MESSAGES, MAX_JOINED_BYTES);
 }
