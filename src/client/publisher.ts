@@ -6,7 +6,7 @@ import type { StreamedAnswer__Output } from "../generated/raftq/v1/StreamedAnswe
 import { ReconnectPacer, backoffDelayMs } from "./backoff.js";
 import type { Body, EnqueueOptions, EnqueueResult } from "./client.js";
 import { RaftqError, errorFromStatus, isStreamBreak, leaderFromMetadata, toRaftqError } from "./errors.js";
-import { packFrames } from "../protocol/frames.js";
+import { acceptsPackedFrames, packFrames } from "../protocol/frames.js";
 import { enqueueRequest } from "./requests.js";
 import type { StreamContext } from "./subscription.js";
 
@@ -65,6 +65,8 @@ interface PublishStream {
   unsent: Outstanding[];
   /** Half-closed or over: nothing more is written to it. */
   ended: boolean;
+  /** The node said it reads packed frames (an older one would read only each frame's first message). */
+  packs: boolean;
 }
 
 
@@ -227,8 +229,8 @@ export class StreamPublisher implements Publisher {
 
   /**
    * Queues `entry` for the current stream's next frame. The messages published in one turn of the event
-   * loop (a burst, or the replacements for a frame of answers) go in one frame: gRPC's cost per frame is
-   * most of a small message's cost.
+   * loop (a burst, or the replacements for a frame of answers) go in one frame once the node has said it
+   * reads packed frames (until then, one a frame): gRPC's cost per frame is most of a small message's cost.
    */
   private send(entry: Outstanding): void {
     try {
@@ -247,7 +249,8 @@ export class StreamPublisher implements Publisher {
     const entries = stream.unsent.filter((entry) => entry.sentOn === stream && this.outstanding.has(entry.seq));
     stream.unsent = [];
     if (stream.ended) return;
-    for (const [first, ...more] of packFrames(entries, (entry) => messageBytes(entry.message))) {
+    const frames = stream.packs ? packFrames(entries, (entry) => messageBytes(entry.message)) : entries.map((entry) => [entry]);
+    for (const [first, ...more] of frames) {
       if (!first) continue;
       stream.call.write({
         seq: first.seq,
@@ -265,10 +268,11 @@ export class StreamPublisher implements Publisher {
     const { pool } = this.context;
     const node = pool.pick();
     const call = node.queue.EnqueueStream();
-    const stream: PublishStream = { call, address: node.address, afterMove: this.moving, answered: false, unsent: [], ended: false };
+    const stream: PublishStream = { call, address: node.address, afterMove: this.moving, answered: false, unsent: [], ended: false, packs: false };
     this.stream = stream;
     this.moving = false;
     call.on("metadata", (metadata: grpc.Metadata) => {
+      stream.packs = acceptsPackedFrames(metadata);
       const leader = leaderFromMetadata(metadata);
       pool.learnLeader(leader);
       if (leader !== undefined && leader !== node.address) this.moveToLeader(stream, leader);

@@ -4,6 +4,26 @@
  * many messages (EnqueueStream both ways, Subscribe) send what they have ready together.
  */
 
+import type * as grpc from "@grpc/grpc-js";
+
+/**
+ * Response-header key by which a node says it reads and writes packed EnqueueStream frames. A client packs
+ * only after seeing it: a node of an older version would read just the first message of a packed frame,
+ * and a relaying node passes on what the leader behind it said.
+ */
+export const PACKED_FRAMES_METADATA_KEY = "raftq-packed-frames";
+
+/** Adds the packed-frames header to `metadata` (the answer's headers); returns it. */
+export function advertisePackedFrames(metadata: grpc.Metadata): grpc.Metadata {
+  metadata.set(PACKED_FRAMES_METADATA_KEY, "1");
+  return metadata;
+}
+
+/** Whether response headers say the node reads packed frames. */
+export function acceptsPackedFrames(metadata: grpc.Metadata): boolean {
+  return metadata.get(PACKED_FRAMES_METADATA_KEY)[0] === "1";
+}
+
 /** Most messages in one frame: the server's limit on a frame it reads. */
 export const MAX_FRAME_MESSAGES = 1000;
 

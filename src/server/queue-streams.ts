@@ -5,7 +5,7 @@ import type { EnqueueStreamResponse } from "../generated/raftq/v1/EnqueueStreamR
 import type { StreamedAnswer } from "../generated/raftq/v1/StreamedAnswer.js";
 import type { StreamedEnqueue__Output } from "../generated/raftq/v1/StreamedEnqueue.js";
 import type { SubscribeRequest__Output } from "../generated/raftq/v1/SubscribeRequest.js";
-import { MAX_FRAME_MESSAGES, packFrames } from "../protocol/frames.js";
+import { MAX_FRAME_MESSAGES, acceptsPackedFrames, advertisePackedFrames, packFrames } from "../protocol/frames.js";
 import { deliveryBytes } from "../queue/delivery-size.js";
 import type { Delivery } from "../queue/results.js";
 import { DEFAULT_PREFETCH } from "../queue/settings.js";
@@ -144,7 +144,7 @@ export function enqueueStreamHandler(leader: QueueLeader, forwarder: LeaderForwa
 }
 
 function enqueueStreamOnLeader(leader: QueueLeader, call: EnqueueStreamCall, signal: AbortSignal): Promise<void> {
-  call.sendMetadata(leaderMetadata(""));
+  call.sendMetadata(advertisePackedFrames(leaderMetadata("")));
   return new Promise<void>((resolve, reject) => {
     let inFlight = 0;
     let ended = false;
@@ -256,7 +256,11 @@ function relayEnqueueStream(forwarder: LeaderForwarder, call: EnqueueStreamCall,
   const client = forwarder.queueClient(call);
   const { metadata } = forwarder.forwardedCall(call, Infinity);
   const upstream = client.enqueueStream(metadata);
-  call.sendMetadata(leaderMetadata(forwarder.leaderAddress()));
+  // The client may pack its frames only if the leader reads them, whatever this node's version.
+  upstream.on("metadata", (received: grpc.Metadata) => {
+    const headers = leaderMetadata(forwarder.leaderAddress());
+    call.sendMetadata(acceptsPackedFrames(received) ? advertisePackedFrames(headers) : headers);
+  });
   signal.addEventListener("abort", () => upstream.cancel(), { once: true });
   return new Promise<void>((resolve, reject) => {
     call.on("data", (request: EnqueueStreamRequest__Output) => upstream.write(request));

@@ -4,6 +4,7 @@ import { isCancelled, isQueueFull, isRetryable, type EnqueueResult } from "../..
 import type { EnqueueStreamRequest__Output } from "../../src/generated/raftq/v1/EnqueueStreamRequest.js";
 import type { EnqueueStreamResponse } from "../../src/generated/raftq/v1/EnqueueStreamResponse.js";
 import type { StreamedEnqueue__Output } from "../../src/generated/raftq/v1/StreamedEnqueue.js";
+import { advertisePackedFrames } from "../../src/protocol/frames.js";
 import { deadAddress, grpcError, leaderMetadata, useFakeCluster, waitFor } from "./fake-node.js";
 
 type StreamCall = grpc.ServerDuplexStream<EnqueueStreamRequest__Output, EnqueueStreamResponse>;
@@ -49,6 +50,7 @@ describe("publisher", () => {
     const frames: EnqueueStreamRequest__Output[] = [];
     const node = await cluster.node({
       EnqueueStream: (call) => {
+        call.sendMetadata(advertisePackedFrames(new grpc.Metadata()));
         call.on("data", (frame: EnqueueStreamRequest__Output) => {
           frames.push(frame);
           const [first, ...more] = [frame, ...frame.more].map((message) => ({ seq: message.seq, id: idOf(message), duplicate: false }));
@@ -57,18 +59,41 @@ describe("publisher", () => {
       },
     });
     const publisher = cluster.client([node.address]).publisher("jobs");
+    // The first message goes before the node's headers say it reads packed frames: alone in its frame.
+    expect((await publisher.publish("0")).id).toBe(100);
 
     const results = await Promise.all([1, 2, 3, 4, 5].map((n) => publisher.publish(String(n))));
 
     expect(results.map((result) => result.id)).toEqual([101, 102, 103, 104, 105]);
-    expect(frames.map((frame) => [frame.seq, ...frame.more.map((message) => message.seq)])).toEqual([[1, 2, 3, 4, 5]]);
-    expect(frames[0]?.packAnswers).toBe(true);
+    expect(frames.map((frame) => [frame.seq, ...frame.more.map((message) => message.seq)])).toEqual([[1], [2, 3, 4, 5, 6]]);
+    expect(frames.every((frame) => frame.packAnswers)).toBe(true);
+  });
+
+  it("sends one message a frame to a node that does not say it reads packed frames (an older version)", async () => {
+    const frames: EnqueueStreamRequest__Output[] = [];
+    const node = await cluster.node({
+      EnqueueStream: (call) => {
+        // Like a server that predates packing: it reads each frame's own message and nothing else.
+        call.on("data", (frame: EnqueueStreamRequest__Output) => {
+          frames.push(frame);
+          answer(call, frame);
+        });
+      },
+    });
+    const publisher = cluster.client([node.address]).publisher("jobs");
+
+    await publisher.publish("0");
+    const results = await Promise.all([1, 2, 3].map((n) => publisher.publish(String(n))));
+
+    expect(results.map((result) => result.id)).toEqual([101, 102, 103]);
+    expect(frames.map((frame) => frame.more.length)).toEqual([0, 0, 0, 0]);
   });
 
   it("keeps a frame's messages within 1 MiB, a bigger message alone in its frame", async () => {
     const framed: number[][] = [];
     const node = await cluster.node({
       EnqueueStream: (call) => {
+        call.sendMetadata(advertisePackedFrames(new grpc.Metadata()));
         call.on("data", (frame: EnqueueStreamRequest__Output) => {
           const messages = [frame, ...frame.more];
           framed.push(messages.map((message) => message.message?.body.length ?? 0));
@@ -79,6 +104,8 @@ describe("publisher", () => {
     const client = cluster.client([node.address]);
     const publisher = client.publisher("jobs");
     const KiB = 1024;
+    await publisher.publish("0");
+    framed.length = 0;
 
     await Promise.all([400, 400, 400, 1500, 10, 10].map((kib) => publisher.publish(Buffer.alloc(kib * KiB))));
 

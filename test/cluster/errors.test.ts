@@ -9,6 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import type { EnqueueStreamResponse__Output } from "../../src/generated/raftq/v1/EnqueueStreamResponse.js";
 import type { QueueClient } from "../../src/generated/raftq/v1/Queue.js";
+import { acceptsPackedFrames } from "../../src/protocol/frames.js";
 import { startCluster, useSharedCluster, type TestCluster } from "./harness.js";
 import { callUnary, codeName, expectOk, expectRefused, streamOutcome, type Outcome } from "./raw-grpc.js";
 
@@ -214,6 +215,8 @@ describe("error codes", () => {
       const stream = q.EnqueueStream();
       const answers = new Map<number, { id: number; code: number | "none" }>();
       let frames = 0;
+      let advertised = false;
+      stream.on("metadata", (metadata: grpc.Metadata) => (advertised = acceptsPackedFrames(metadata)));
       stream.on("data", (frame: EnqueueStreamResponse__Output) => {
         frames++;
         for (const answer of [frame, ...frame.more]) answers.set(answer.seq, { id: answer.id, code: answer.error?.code ?? "none" });
@@ -235,6 +238,7 @@ describe("error codes", () => {
       const ids = [1, 2, 5, 6].map((seq) => answers.get(seq)?.id ?? 0);
       expect(ids, "the ids follow the order of the messages").toEqual([...ids].sort((a, b) => a - b));
       expect(frames, `answers packed into fewer frames than messages via ${via}`).toBeLessThan(answers.size / 10);
+      expect(advertised, `the headers via ${via} say the leader reads packed frames`).toBe(true);
     }
   }, TEST_TIMEOUT_MS);
 
