@@ -3,10 +3,10 @@ import type { EnqueueRequest } from "../generated/raftq/v1/EnqueueRequest.js";
 import type { EnqueueStreamRequest } from "../generated/raftq/v1/EnqueueStreamRequest.js";
 import type { EnqueueStreamResponse__Output } from "../generated/raftq/v1/EnqueueStreamResponse.js";
 import type { StreamedAnswer__Output } from "../generated/raftq/v1/StreamedAnswer.js";
+import { acceptsPackedFrames, packFrames } from "../protocol/frames.js";
 import { ReconnectPacer, backoffDelayMs } from "./backoff.js";
 import type { Body, EnqueueOptions, EnqueueResult } from "./client.js";
 import { RaftqError, errorFromStatus, isStreamBreak, leaderFromMetadata, toRaftqError } from "./errors.js";
-import { acceptsPackedFrames, packFrames } from "../protocol/frames.js";
 import { enqueueRequest } from "./requests.js";
 import type { StreamContext } from "./subscription.js";
 
@@ -68,7 +68,6 @@ interface PublishStream {
   /** The node said it reads packed frames (an older one would read only each frame's first message). */
   packs: boolean;
 }
-
 
 /** A published message waiting for its answer. */
 interface Outstanding {
