@@ -178,6 +178,11 @@ export class RaftNode<Result> {
     );
   }
 
+  /** The longest a follower waits without hearing from a leader before it campaigns (the randomized timeout's top). */
+  electionTimeoutMaxMs(): number {
+    return 2 * this.options.config.electionTimeoutTicks * this.options.tickMs;
+  }
+
   /** Feeds a message received from a peer (a Snapshot once its whole state is staged). */
   receive(message: Message): void {
     if (this.stopped) return;

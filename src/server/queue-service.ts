@@ -2,10 +2,11 @@ import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { QueueHandlers } from "../generated/raftq/v1/Queue.js";
 import type { QueueClient } from "../generated/raftq/v1/Queue.js";
-import { answerByMs, cancellationOf, leaderMetadata } from "./call-context.js";
+import { answerByMs, cancellationOf, leaderMetadata, wasForwarded } from "./call-context.js";
 import { MAX_WAIT_MS } from "../queue/limits.js";
 import { toGrpcError } from "./grpc-errors.js";
 import type { LeaderForwarder } from "./leader-forwarder.js";
+import { waitForLeader } from "./leader-wait.js";
 import type { QueueLeader } from "./queue-leader.js";
 import {
   ackCommand,
@@ -55,6 +56,7 @@ function unary<Req, Res>(
     // Async so that a synchronous throw (e.g. no leader to forward to) still becomes a proper status.
     const work = (async () => {
       const deadlineMs = answerByMs(call, waitMsOf(call.request));
+      if (!wasForwarded(call)) await waitForLeader(leader.node, deadlineMs, cancellation.signal);
       return leader.node.isLeader()
         ? onLeader(call.request, deadlineMs, cancellation.signal)
         : forwarder.forwardUnary(call, deadlineMs, forward, cancellation.signal);

@@ -10,9 +10,10 @@ import { deliveryBytes } from "../queue/delivery-size.js";
 import type { Delivery } from "../queue/results.js";
 import { DEFAULT_PREFETCH } from "../queue/settings.js";
 import { validatePrefetch } from "../queue/validation.js";
-import { answerByMs, cancellationOf, leaderMetadata, DEFAULT_CALL_TIMEOUT_MS } from "./call-context.js";
+import { answerByMs, cancellationOf, leaderMetadata, wasForwarded, DEFAULT_CALL_TIMEOUT_MS } from "./call-context.js";
 import { invalidArgument, toGrpcError, unavailable } from "./grpc-errors.js";
 import type { LeaderForwarder } from "./leader-forwarder.js";
+import { waitForLeader } from "./leader-wait.js";
 import type { QueueLeader } from "./queue-leader.js";
 import { deliveryMessage, enqueueCommand, leaseCommand } from "./queue-requests.js";
 
@@ -41,8 +42,10 @@ function streamHandler<Call extends SubscribeCall | EnqueueStreamCall>(
   return (call) => {
     const cancellation = cancellationOf(call, shutdown);
     // Async so that a synchronous throw (e.g. no leader to relay to) still ends the stream with a status.
-    const work = (async () =>
-      leader.node.isLeader() ? onLeader(leader, call, cancellation.signal) : relay(forwarder, call, cancellation.signal))();
+    const work = (async () => {
+      if (!wasForwarded(call)) await waitForLeader(leader.node, answerByMs(call), cancellation.signal);
+      return leader.node.isLeader() ? onLeader(leader, call, cancellation.signal) : relay(forwarder, call, cancellation.signal);
+    })();
     // Disposed before the stream ends: grpc-js may report the finished call as cancelled (call-context.ts).
     work
       .finally(() => cancellation.dispose())

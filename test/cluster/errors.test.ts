@@ -350,4 +350,40 @@ describe("a node cut off from the majority", () => {
     },
     TEST_TIMEOUT_MS,
   );
+
+  it("holds a call that arrives while no leader is known: refused only after an election timeout, served if a leader comes", async () => {
+    const cluster = sharedCluster();
+    await cluster.leader({ timeoutMs: 15_000 });
+    const [follower] = await cluster.followers();
+    if (!follower) return expect.fail("a follower");
+    const others = cluster.nodes.filter((node) => node.id !== follower.id);
+    const { cluster: stub, queue } = cluster.stubs(follower.id);
+    const pauseOthers = async (): Promise<void> => {
+      for (const other of others) await cluster.kill(other.id, "SIGSTOP");
+      await cluster.waitFor(
+        async () => {
+          const status = await callUnary(stub, stub.Status, {}, 1_000);
+          return status.ok && status.response.leaderId === "";
+        },
+        { timeoutMs: 5_000, what: `${follower.id} to know no leader once the other two are paused` },
+      );
+    };
+    const resumeOthers = async (): Promise<void> => {
+      for (const other of others) if (other.state === "paused") await cluster.kill(other.id, "SIGCONT");
+    };
+    try {
+      await pauseOthers();
+      // No leader comes: the call is held for up to an election timeout (2 × 10 ticks of 50 ms), then refused.
+      const calledAt = Date.now();
+      expectRefused(await callUnary(queue, queue.Enqueue, { queue: "held", body: body(1) }, 10_000), grpc.status.UNAVAILABLE, /leader/);
+      expect(Date.now() - calledAt).toBeGreaterThanOrEqual(900);
+
+      // A leader comes back while a call is held: the call is served.
+      const held = callUnary(queue, queue.Enqueue, { queue: "held", body: body(1) }, 10_000);
+      await resumeOthers();
+      expectOk(await held);
+    } finally {
+      await resumeOthers();
+    }
+  }, TEST_TIMEOUT_MS);
 });
