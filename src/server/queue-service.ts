@@ -56,7 +56,7 @@ function unary<Req, Res>(
     // Async so that a synchronous throw (e.g. no leader to forward to) still becomes a proper status.
     const work = (async () => {
       const deadlineMs = answerByMs(call, waitMsOf(call.request));
-      if (!wasForwarded(call)) await waitForLeader(leader.node, deadlineMs, cancellation.signal);
+      if (!leader.node.isLeader() && !wasForwarded(call)) await waitForLeader(leader.node, deadlineMs, cancellation.signal);
       return leader.node.isLeader()
         ? onLeader(call.request, deadlineMs, cancellation.signal)
         : forwarder.forwardUnary(call, deadlineMs, forward, cancellation.signal);

@@ -43,7 +43,7 @@ function streamHandler<Call extends SubscribeCall | EnqueueStreamCall>(
     const cancellation = cancellationOf(call, shutdown);
     // Async so that a synchronous throw (e.g. no leader to relay to) still ends the stream with a status.
     const work = (async () => {
-      if (!wasForwarded(call)) await waitForLeader(leader.node, answerByMs(call), cancellation.signal);
+      if (!leader.node.isLeader() && !wasForwarded(call)) await waitForLeader(leader.node, answerByMs(call), cancellation.signal);
       return leader.node.isLeader() ? onLeader(leader, call, cancellation.signal) : relay(forwarder, call, cancellation.signal);
     })();
     // Disposed before the stream ends: grpc-js may report the finished call as cancelled (call-context.ts).

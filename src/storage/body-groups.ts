@@ -40,28 +40,21 @@ export class BodyGroupBuilder {
 
   /** The group's record, written in one pass (no intermediate buffer per body). */
   encoded(): Uint8Array {
-    const count = this.bodies.size;
-    const headers: Uint8Array[] = [];
-    let bytes = HEADER_BYTES + DIRECTORY_ENTRY_BYTES * count;
-    for (const body of this.bodies.values()) {
-      const encodedHeaders = encodeHeaders(body.headers);
-      headers.push(encodedHeaders);
-      bytes += encodedBodyBytes(encodedHeaders, body);
-    }
-    const record = new Uint8Array(bytes);
+    const parts = [...this.bodies].map(([index, body]) => {
+      const headers = encodeHeaders(body.headers);
+      return { index, body, headers, length: encodedBodyBytes(headers, body) };
+    });
+    const directoryBytes = HEADER_BYTES + DIRECTORY_ENTRY_BYTES * parts.length;
+    const record = new Uint8Array(parts.reduce((sum, part) => sum + part.length, directoryBytes));
     const view = new DataView(record.buffer);
-    view.setUint16(0, count, true);
-    let offset = HEADER_BYTES + DIRECTORY_ENTRY_BYTES * count;
-    let at = 0;
-    for (const [index, body] of this.bodies) {
-      const encodedHeaders = headers[at]!;
-      const length = encodedBodyBytes(encodedHeaders, body);
+    view.setUint16(0, parts.length, true);
+    let offset = directoryBytes;
+    parts.forEach(({ index, body, headers, length }, at) => {
       view.setUint16(HEADER_BYTES + DIRECTORY_ENTRY_BYTES * at, index, true);
       view.setUint32(HEADER_BYTES + DIRECTORY_ENTRY_BYTES * at + 2, length, true);
-      writeBody(view, record, offset, encodedHeaders, body);
+      writeBody(view, record, offset, headers, body);
       offset += length;
-      at++;
-    }
+    });
     return record;
   }
 }
