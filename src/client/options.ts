@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
+import { FLOW_CONTROL_CHANNEL_OPTIONS } from "../protocol/flow-control.js";
 
 /** How to reach a raftq cluster and how hard to try. */
 export interface ClientOptions {
@@ -14,7 +15,10 @@ export interface ClientOptions {
   maxBackoffMs?: number;
   /** Channel credentials (default: insecure, plain TCP). */
   credentials?: grpc.ChannelCredentials;
-  /** Extra grpc-js channel options, e.g. `{"grpc.max_receive_message_length": 8 << 20}`. */
+  /**
+   * Extra grpc-js channel options, e.g. `{"grpc.max_receive_message_length": 8 << 20}`. By default the
+   * client opens 1 MiB HTTP/2 windows (`grpc-node.flow_control_window`, src/protocol/flow-control.ts).
+   */
   channelOptions?: grpc.ChannelOptions;
 }
 
@@ -58,7 +62,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     initialBackoffMs: positive("initialBackoffMs", options.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS),
     maxBackoffMs: positive("maxBackoffMs", options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS),
     credentials: options.credentials ?? grpc.credentials.createInsecure(),
-    channelOptions: options.channelOptions ?? {},
+    channelOptions: { ...FLOW_CONTROL_CHANNEL_OPTIONS, ...options.channelOptions },
   };
 }
 

@@ -4,6 +4,7 @@ import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import type { Logger } from "pino";
 import { DEFAULT_COMPACTION, RaftNode, type CompactionPolicy } from "../node/raft-node.js";
+import { FLOW_CONTROL_WINDOW_BYTES, widenHttp2ServerWindows } from "../protocol/flow-control.js";
 import { defaultRaftConfig } from "../raft/config.js";
 import { votersOf } from "../raft/membership.js";
 import type { Membership, NodeId } from "../raft/types.js";
@@ -115,9 +116,13 @@ export class RaftqServer {
     // Every call in flight listens for shutdown; there is no meaningful listener limit here.
     setMaxListeners(0, shutdownController.signal);
 
+    // Wide HTTP/2 windows: a batch of calls or a follower's Append need not wait for WINDOW_UPDATEs.
+    widenHttp2ServerWindows();
     const grpcServer = new grpc.Server({
       "grpc.max_receive_message_length": MAX_PEER_MESSAGE_BYTES,
       "grpc.keepalive_permit_without_calls": 1,
+      // What grpc-js servers will read once they honour it (see widenHttp2ServerWindows).
+      "grpc-node.flow_control_window": FLOW_CONTROL_WINDOW_BYTES,
     });
     const snapshots = node.snapshotStore();
     const raftInbound = new RaftInbound({ self: id, deliver: (message) => node.receive(message), startRestore: () => snapshots.startRestore(), logger });

@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { ProtoGrpcType } from "../generated/raft.js";
 import type { RaftClient } from "../generated/raftq/v1/Raft.js";
+import { FLOW_CONTROL_CHANNEL_OPTIONS } from "../protocol/flow-control.js";
 import { loadProtos } from "../protocol/proto-files.js";
 
 const raftProto = grpc.loadPackageDefinition(loadProtos(["raftq/v1/raft.proto"])) as unknown as ProtoGrpcType;
@@ -16,6 +17,7 @@ export const RECONNECT_MIN_MS = 20;
 export const RECONNECT_MAX_MS = 1000;
 
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  ...FLOW_CONTROL_CHANNEL_OPTIONS,
   "grpc.max_send_message_length": MAX_PEER_MESSAGE_BYTES,
   "grpc.max_receive_message_length": MAX_PEER_MESSAGE_BYTES,
   "grpc.keepalive_time_ms": 10_000,
