@@ -239,6 +239,7 @@ export function renderDoc(results: BenchResults): string {
     "```",
     "make bench                         # about 5 minutes: 3 runs of every workload, 5 s each",
     "make bench BENCH_SECONDS=3 RUNS=1  # a quick check",
+    "make bench-trace                   # one EnqueueStream cycle, stage by stage (p50 / p90 / mean ms)",
     "```",
     "",
     "It builds, starts a 3-node cluster and the bare echo server on free ports, prints progress and the table, writes",

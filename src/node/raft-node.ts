@@ -16,6 +16,7 @@ import {
 import type { CompanionOperation, RootBatch } from "../storage/level-raft-storage.js";
 import type { PersistStep, RaftStorage, StoredLog } from "../storage/raft-storage.js";
 import type { PeerTransport } from "../transport/peer-transport.js";
+import { cycleTrace, indexRange } from "./cycle-trace.js";
 import { leadershipLost, NodeError, NodeErrorCode, notLeader } from "./errors.js";
 import type { ReplicatedStateMachine, StateSnapshotReader, StateSnapshotWriter } from "./state-machine.js";
 
@@ -186,6 +187,7 @@ export class RaftNode<Result> {
   /** Feeds a message received from a peer (a Snapshot once its whole state is staged). */
   receive(message: Message): void {
     if (this.stopped) return;
+    if (cycleTrace) traceReceived(message);
     this.core.step(message);
     this.afterInput();
   }
@@ -362,6 +364,7 @@ export class RaftNode<Result> {
       while (this.core.hasReady()) {
         const startedAt = performance.now();
         const ready = this.core.ready();
+        cycleTrace?.record("ready", indexRange(ready.entries), indexRange(ready.committedEntries));
         // The leader's replication traffic goes out at once, so followers write while we write. A
         // Snapshot among it is read from the state machine now, at the applied index it names.
         this.transport?.send(ready.eagerMessages);
@@ -374,8 +377,11 @@ export class RaftNode<Result> {
         // from the applied index on disk, and until those writes land the state machine's storage
         // serves the bodies they hold from memory (queue-write-buffer.ts).
         this.answer(ready, results);
+        cycleTrace?.record("answered");
         // Persist before send: a vote or an acknowledgement must never outrun the disk.
+        cycleTrace?.record("persist-start");
         await this.persist(ready, ready.committedEntries.length > 0);
+        cycleTrace?.record("persist-end");
         this.traceSlowReady(ready, appliedAt - startedAt, performance.now() - appliedAt);
         this.transport?.send(ready.messages);
         this.core.advance(ready);
@@ -531,5 +537,14 @@ export class RaftNode<Result> {
 
   private stoppedError(): NodeError {
     return new NodeError(NodeErrorCode.Stopped, `node ${this.id} is shutting down; retry on another node`);
+  }
+}
+
+/** The `recv-append` and `recv-ack` events of the cycle trace (cycle-trace.ts). */
+function traceReceived(message: Message): void {
+  if (message.type === MessageType.Append && message.entries.length > 0) {
+    cycleTrace?.record("recv-append", message.entries[0]!.index, message.entries[message.entries.length - 1]!.index);
+  } else if (message.type === MessageType.AppendResponse && message.success) {
+    cycleTrace?.record("recv-ack", message.from, message.matchIndex);
   }
 }

@@ -6,6 +6,7 @@
  * again message by message, and each caller gets the outcome it would have had alone. A batch whose
  * outcome is unknown (leadership lost) fails every caller with that error, as a lone proposal would.
  */
+import { cycleTrace } from "../node/cycle-trace.js";
 import type { EnqueueCommand, NewMessage } from "../queue/commands.js";
 import { splitInOrder } from "../protocol/frames.js";
 import { payloadBytes } from "../queue/delivery-size.js";
@@ -65,6 +66,7 @@ export class EnqueueCoalescer {
     this.scheduled = false;
     const waiting = this.waiting;
     this.waiting = new Map();
+    cycleTrace?.record("propose", waiting.size);
     for (const [key, { autoCreate, waiters }] of waiting) {
       const queue = key.slice(1);
       for (const batch of batches(waiters)) void this.proposeJoined(queue, autoCreate, batch);

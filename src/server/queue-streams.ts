@@ -5,6 +5,7 @@ import type { EnqueueStreamResponse } from "../generated/raftq/v1/EnqueueStreamR
 import type { StreamedAnswer } from "../generated/raftq/v1/StreamedAnswer.js";
 import type { StreamedEnqueue__Output } from "../generated/raftq/v1/StreamedEnqueue.js";
 import type { SubscribeRequest__Output } from "../generated/raftq/v1/SubscribeRequest.js";
+import { cycleTrace } from "../node/cycle-trace.js";
 import { MAX_FRAME_MESSAGES, acceptsPackedFrames, advertisePackedFrames, packFrames } from "../protocol/frames.js";
 import { deliveryBytes } from "../queue/delivery-size.js";
 import type { Delivery } from "../queue/results.js";
@@ -179,6 +180,7 @@ function enqueueStreamOnLeader(leader: QueueLeader, call: EnqueueStreamCall, sig
     call.on("data", (frame: EnqueueStreamRequest__Output) => {
       if (frame.packAnswers) answers.packed = true;
       const messages = messagesOf(frame);
+      cycleTrace?.record("frame-in", messages.length);
       inFlight += messages.length;
       if (inFlight >= MAX_STREAM_IN_FLIGHT) call.pause();
       const byMs = answerByMs(call);
@@ -229,6 +231,7 @@ class AnswerWriter {
     this.scheduled = false;
     const answers = this.pending;
     this.pending = [];
+    cycleTrace?.record("answers-out", answers.length);
     for (const [first, ...more] of packFrames(answers, answerBytes)) if (first) this.call.write({ ...first, more });
   }
 }

@@ -3,6 +3,7 @@ import { mkdir } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import type { Logger } from "pino";
+import { cycleTrace } from "../node/cycle-trace.js";
 import { DEFAULT_COMPACTION, RaftNode, type CompactionPolicy } from "../node/raft-node.js";
 import { FLOW_CONTROL_WINDOW_BYTES, widenHttp2ServerWindows } from "../protocol/flow-control.js";
 import { defaultRaftConfig } from "../raft/config.js";
@@ -96,6 +97,7 @@ export class RaftqServer {
     const founders: Membership | null = options.join
       ? null
       : { members: [...peers].map(([memberId, address]) => ({ id: memberId, address, voter: true })) };
+    cycleTrace?.rename(id);
     const node = await RaftNode.open<QueueApplyResult>({
       config,
       storage,
