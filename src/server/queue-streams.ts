@@ -206,7 +206,9 @@ function messagesOf(frame: EnqueueStreamRequest__Output): StreamedEnqueue__Outpu
 
 /**
  * Writes a stream's answers: one frame each, or, once the client has asked for packed answers, all those
- * settled in one turn of the event loop in one frame (most of a batch commits together).
+ * settled together in one frame: a Ready settles its answers in one run of promise jobs, and the frame is
+ * written as soon as that run is over (process.nextTick), so it leaves before the event loop moves on (the
+ * node yields once after answering, before it stages its state write: RaftNode.drive).
  */
 class AnswerWriter {
   packed = false;
@@ -223,7 +225,7 @@ class AnswerWriter {
     this.pending.push(answer);
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      process.nextTick(() => this.flush());
     }
   }
 
