@@ -378,9 +378,6 @@ export class RaftNode<Result> {
         // serves the bodies they hold from memory (queue-write-buffer.ts).
         this.answer(ready, results);
         cycleTrace?.record("answered");
-        // Let the answers leave first: their promise jobs run and their frames reach the socket before this
-        // Ready stages and writes the state machine's changes, which no answer waits for.
-        if (results.size > 0) await new Promise((resolve) => setImmediate(resolve));
         // Persist before send: a vote or an acknowledgement must never outrun the disk.
         cycleTrace?.record("persist-start");
         await this.persist(ready, ready.committedEntries.length > 0);

@@ -206,9 +206,7 @@ function messagesOf(frame: EnqueueStreamRequest__Output): StreamedEnqueue__Outpu
 
 /**
  * Writes a stream's answers: one frame each, or, once the client has asked for packed answers, all those
- * settled together in one frame: a Ready settles its answers in one run of promise jobs, and the frame is
- * written as soon as that run is over (process.nextTick), so it leaves before the event loop moves on (the
- * node yields once after answering, before it stages its state write: RaftNode.drive).
+ * settled in one turn of the event loop in one frame (most of a batch commits together).
  */
 class AnswerWriter {
   packed = false;
@@ -225,7 +223,7 @@ class AnswerWriter {
     this.pending.push(answer);
     if (!this.scheduled) {
       this.scheduled = true;
-      process.nextTick(() => this.flush());
+      setImmediate(() => this.flush());
     }
   }
 
