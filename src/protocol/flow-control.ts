@@ -36,7 +36,14 @@ export function widenHttp2ServerWindows(): void {
   const createWidened = (options?: Http2.ServerOptions | ((...args: never[]) => void), listener?: (...args: never[]) => void): Http2.Http2Server => {
     const [given, onRequest] = typeof options === "function" ? [{}, options] : [options ?? {}, listener];
     const server = createServer({ ...given, settings: { ...given.settings, initialWindowSize: FLOW_CONTROL_WINDOW_BYTES } }, onRequest as never);
-    server.on("session", (session: Http2.ServerHttp2Session) => session.setLocalWindowSize(FLOW_CONTROL_WINDOW_BYTES));
+    server.on("session", (session: Http2.ServerHttp2Session) => {
+      // A connection that is already gone keeps its window; widening is never worth a crash.
+      try {
+        if (!session.destroyed) session.setLocalWindowSize(FLOW_CONTROL_WINDOW_BYTES);
+      } catch {
+        // left at the default window
+      }
+    });
     return server;
   };
   http2.createServer = createWidened as typeof http2.createServer;
