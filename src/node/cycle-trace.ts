@@ -31,9 +31,9 @@ export type CycleEvent =
   | "propose"
   /** The leader wrote a frame of a answers. */
   | "answers-out"
-  /** A client saw a answers settle in one turn. */
+  /** A client's first answer settled in one turn of its event loop. */
   | "client-answered"
-  /** A client published a messages in one turn. */
+  /** A client's first publish in one turn of its event loop (the SDK sends the turn's messages in one frame). */
   | "client-published";
 
 class CycleTracer {

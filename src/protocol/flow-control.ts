@@ -5,9 +5,9 @@
  * past it the sender waits for the receiver's WINDOW_UPDATE, which Node sends only once its event loop has
  * read the data: one more round trip between two busy processes. The default window, 64 KiB, is smaller
  * than what raftq keeps in flight on one connection under load: eight EnqueueBatch calls of 100 messages,
- * or one Append of a whole Ready's entries to a follower: EnqueueBatch ran about a tenth faster with
- * wider windows (docs/performance-findings.md, eighth round). 1 MiB is grpc-java's and gRPC C-core's
- * default: a peer that stops reading can make a connection hold at most that much.
+ * or one Append of a whole Ready's entries to a follower: EnqueueBatch ran 3–16% faster with wider
+ * windows in 12 of 12 alternating pairs (docs/performance-findings.md, eighth round). 1 MiB is grpc-java's
+ * and gRPC C-core's default: a peer that stops reading can make a connection hold at most that much.
  */
 import { createRequire } from "node:module";
 import type * as Http2 from "node:http2";
