@@ -58,10 +58,10 @@ bench: build
 	node --enable-source-maps dist/src/bench/run.js --seconds $(or $(BENCH_SECONDS),5) --runs $(or $(RUNS),3) $(if $(NODE_LOG_LEVEL),--node-log-level $(NODE_LOG_LEVEL) --keep,)
 
 ## bench-trace: where one closed loop's time goes: a fresh 3-node cluster with the cycle trace on (RAFTQ_CYCLE_TRACE),
-## the SDK publisher with 64 in flight for BENCH_SECONDS=6, then each stage's p50 / p90 / mean in ms.
+## the SDK publisher with IN_FLIGHT=64 messages in flight for BENCH_SECONDS=6, then each stage's p50 / p90 / mean in ms.
 .PHONY: bench-trace
 bench-trace: build
-	@d=$$(mktemp -d) && RAFTQ_CYCLE_TRACE=$$d node --enable-source-maps dist/src/bench/trace-run.js --seconds $(or $(BENCH_SECONDS),6); status=$$?; rm -rf $$d; exit $$status
+	@d=$$(mktemp -d) && RAFTQ_CYCLE_TRACE=$$d node --enable-source-maps dist/src/bench/trace-run.js --seconds $(or $(BENCH_SECONDS),6) --in-flight $(or $(IN_FLIGHT),64); status=$$?; rm -rf $$d; exit $$status
 
 ## bench-backlog: a fresh local 3-node cluster filled with MESSAGES=1000000 × 100-byte messages: fill rate, each
 ## node's RSS and data dir, a follower's restart time, a --join node's catch-up time; PASS/FAIL against the

@@ -1,12 +1,13 @@
 /**
  * `make bench-trace`: where one closed loop's time goes, stage by stage. Starts a fresh local 3-node
- * cluster with the cycle trace on (node/cycle-trace.ts), runs the SDK publisher with 64 messages in flight
- * for SECONDS, stops the nodes gracefully (so they write their last trace lines) and prints the stages
+ * cluster with the cycle trace on (node/cycle-trace.ts), runs the SDK publisher with IN_FLIGHT messages in
+ * flight (64 by default; 1 shows a lone message's way) for SECONDS, stops the nodes gracefully (so they
+ * write their last trace lines) and prints the stages
  * (bench/cycle-report.ts). Tracing costs little but not nothing: compare its stages with each other, and
  * its rate with `make bench` only loosely.
  *
  * Run it through make (the trace must be switched on before this process loads):
- *   RAFTQ_CYCLE_TRACE=<dir> node dist/src/bench/trace-run.js --seconds 6
+ *   RAFTQ_CYCLE_TRACE=<dir> node dist/src/bench/trace-run.js --seconds 6 [--in-flight 64]
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,14 +24,21 @@ import { closedLoop } from "./load.js";
 
 const QUEUE = "trace";
 const BODY_BYTES = 100;
-const IN_FLIGHT = 64;
+const DEFAULT_IN_FLIGHT = 64;
+const MAX_IN_FLIGHT = 1024;
 const WARMUP_MS = 1_000;
 const MAX_SECONDS = 120;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { seconds: { type: "string", default: "6" } } });
+  const { values } = parseArgs({
+    options: { seconds: { type: "string", default: "6" }, "in-flight": { type: "string", default: String(DEFAULT_IN_FLIGHT) } },
+  });
   const seconds = Number(values.seconds);
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > MAX_SECONDS) throw new Error(`--seconds ${values.seconds} is out of range: use 1 to ${MAX_SECONDS}`);
+  const inFlight = Number(values["in-flight"]);
+  if (!Number.isSafeInteger(inFlight) || inFlight < 1 || inFlight > MAX_IN_FLIGHT) {
+    throw new Error(`--in-flight ${values["in-flight"]} is out of range: use an integer from 1 to ${MAX_IN_FLIGHT}`);
+  }
   const traceDir = process.env[CYCLE_TRACE_ENV];
   if (!traceDir || !cycleTrace) throw new Error(`${CYCLE_TRACE_ENV} is not set: run \`make bench-trace\`, which sets it to a fresh directory`);
   cycleTrace.rename("client");
@@ -48,7 +56,7 @@ async function main(): Promise<void> {
     const client = connect({ addresses: cluster.addresses });
     cleanup.add(() => client.close());
     await client.createQueue(QUEUE);
-    const publisher = client.publisher(QUEUE, { maxInFlight: IN_FLIGHT });
+    const publisher = client.publisher(QUEUE, { maxInFlight: inFlight });
     const body = Buffer.alloc(BODY_BYTES, "x");
     // The first publish and the first answer of each event-loop turn: the client's side of the cycle.
     let publishedThisTurn = false;
@@ -70,9 +78,9 @@ async function main(): Promise<void> {
         setImmediate(endOfTurn);
       }
     };
-    const result = await closedLoop({ concurrency: IN_FLIGHT, messagesPerOp: 1, op: publish, warmupMs: WARMUP_MS, durationMs: seconds * 1000 });
+    const result = await closedLoop({ concurrency: inFlight, messagesPerOp: 1, op: publish, warmupMs: WARMUP_MS, durationMs: seconds * 1000 });
     await publisher.close();
-    console.log(`EnqueueStream, ${IN_FLIGHT} in flight, traced: ${Math.round(result.messagesPerSecond)} msg/s, p50 ${result.latencyMsP50.toFixed(2)} ms (${result.errors} errors)`);
+    console.log(`EnqueueStream, ${inFlight} in flight, traced: ${Math.round(result.messagesPerSecond)} msg/s, p50 ${result.latencyMsP50.toFixed(2)} ms (${result.errors} errors)`);
     for (const id of cluster.ids) await cluster.stop(id);
     cycleTrace.flush();
     console.log(renderCycleReport(cycleReport(readTraceDirectory(traceDir))));
