@@ -20,12 +20,11 @@ import { CYCLE_TRACE_ENV, cycleTrace } from "../node/cycle-trace.js";
 import { Cleanup } from "./cleanup.js";
 import { BenchCluster } from "./cluster.js";
 import { cycleReport, readTraceDirectory, renderCycleReport } from "./cycle-report.js";
-import { closedLoop } from "./load.js";
+import { closedLoop, MAX_CONCURRENCY } from "./load.js";
 
 const QUEUE = "trace";
 const BODY_BYTES = 100;
 const DEFAULT_IN_FLIGHT = 64;
-const MAX_IN_FLIGHT = 1024;
 const WARMUP_MS = 1_000;
 const MAX_SECONDS = 120;
 
@@ -36,8 +35,8 @@ async function main(): Promise<void> {
   const seconds = Number(values.seconds);
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > MAX_SECONDS) throw new Error(`--seconds ${values.seconds} is out of range: use 1 to ${MAX_SECONDS}`);
   const inFlight = Number(values["in-flight"]);
-  if (!Number.isSafeInteger(inFlight) || inFlight < 1 || inFlight > MAX_IN_FLIGHT) {
-    throw new Error(`--in-flight ${values["in-flight"]} is out of range: use an integer from 1 to ${MAX_IN_FLIGHT}`);
+  if (!Number.isSafeInteger(inFlight) || inFlight < 1 || inFlight > MAX_CONCURRENCY) {
+    throw new Error(`--in-flight ${values["in-flight"]} is out of range: use an integer from 1 to ${MAX_CONCURRENCY}`);
   }
   const traceDir = process.env[CYCLE_TRACE_ENV];
   if (!traceDir || !cycleTrace) throw new Error(`${CYCLE_TRACE_ENV} is not set: run \`make bench-trace\`, which sets it to a fresh directory`);

@@ -3,7 +3,7 @@ import type { EnqueueRequest } from "../generated/raftq/v1/EnqueueRequest.js";
 import type { EnqueueStreamRequest } from "../generated/raftq/v1/EnqueueStreamRequest.js";
 import type { EnqueueStreamResponse__Output } from "../generated/raftq/v1/EnqueueStreamResponse.js";
 import type { StreamedAnswer__Output } from "../generated/raftq/v1/StreamedAnswer.js";
-import { acceptsPackedFrames, packFrames } from "../protocol/frames.js";
+import { acceptsPackedFrames, packedFrames } from "../protocol/frames.js";
 import { ReconnectPacer, backoffDelayMs } from "./backoff.js";
 import type { Body, EnqueueOptions, EnqueueResult } from "./client.js";
 import { RaftqError, errorFromStatus, isStreamBreak, leaderFromMetadata, toRaftqError } from "./errors.js";
@@ -248,16 +248,11 @@ export class StreamPublisher implements Publisher {
     const entries = stream.unsent.filter((entry) => entry.sentOn === stream && this.outstanding.has(entry.seq));
     stream.unsent = [];
     if (stream.ended) return;
-    const frames = stream.packs ? packFrames(entries, (entry) => messageBytes(entry.message)) : entries.map((entry) => [entry]);
-    for (const [first, ...more] of frames) {
-      if (!first) continue;
-      stream.call.write({
-        seq: first.seq,
-        message: first.message,
-        more: more.map((entry) => ({ seq: entry.seq, message: entry.message })),
-        packAnswers: true,
-      });
-    }
+    const toWire = (entry: Outstanding) => ({ seq: entry.seq, message: entry.message });
+    const frames = stream.packs
+      ? packedFrames(entries, (entry) => messageBytes(entry.message), toWire)
+      : entries.map((entry) => ({ ...toWire(entry), more: [] }));
+    for (const frame of frames) stream.call.write({ ...frame, packAnswers: true });
   }
 
   /** The current stream, opened (to the leader) if there is none; none while a reopen is pending. */

@@ -42,6 +42,15 @@ export function packFrames<T>(items: readonly T[], bytesOf: (item: T) => number)
 }
 
 /**
+ * `items` packed into frames as they go on the wire: each frame is its first item's wire form, with the
+ * wire forms of the rest in its `more` (how EnqueueStream requests and answers and Subscribe deliveries
+ * carry many messages).
+ */
+export function packedFrames<T, Wire>(items: readonly T[], bytesOf: (item: T) => number, toWire: (item: T) => Wire): (Wire & { more: Wire[] })[] {
+  return packFrames(items, bytesOf).map(([first, ...more]) => ({ ...toWire(first!), more: more.map(toWire) }));
+}
+
+/**
  * Splits `items` in order into runs of at most `maxItems` items and `maxBytes` bytes as counted by
  * `bytesOf`; an item bigger than `maxBytes` makes a run of its own. Frames are cut this way, and so are
  * the log entries the leader joins single enqueues into (enqueue-coalescer.ts).

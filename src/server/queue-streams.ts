@@ -6,7 +6,7 @@ import type { StreamedAnswer } from "../generated/raftq/v1/StreamedAnswer.js";
 import type { StreamedEnqueue__Output } from "../generated/raftq/v1/StreamedEnqueue.js";
 import type { SubscribeRequest__Output } from "../generated/raftq/v1/SubscribeRequest.js";
 import { cycleTrace } from "../node/cycle-trace.js";
-import { MAX_FRAME_MESSAGES, acceptsPackedFrames, advertisePackedFrames, packFrames } from "../protocol/frames.js";
+import { MAX_FRAME_MESSAGES, acceptsPackedFrames, advertisePackedFrames, packedFrames } from "../protocol/frames.js";
 import { deliveryBytes } from "../queue/delivery-size.js";
 import type { Delivery } from "../queue/results.js";
 import { DEFAULT_PREFETCH } from "../queue/settings.js";
@@ -120,9 +120,7 @@ function writeDeliveries(call: SubscribeCall, deliveries: readonly Delivery[]): 
     for (const delivery of deliveries) call.write(deliveryMessage(delivery));
     return;
   }
-  for (const [first, ...more] of packFrames(deliveries, deliveryBytes)) {
-    if (first) call.write({ ...deliveryMessage(first), more: more.map(deliveryMessage) });
-  }
+  for (const frame of packedFrames(deliveries, deliveryBytes, deliveryMessage)) call.write(frame);
 }
 
 async function relaySubscribe(forwarder: LeaderForwarder, call: SubscribeCall, signal: AbortSignal): Promise<void> {
@@ -232,7 +230,7 @@ class AnswerWriter {
     const answers = this.pending;
     this.pending = [];
     cycleTrace?.record("answers-out", answers.length);
-    for (const [first, ...more] of packFrames(answers, answerBytes)) if (first) this.call.write({ ...first, more });
+    for (const frame of packedFrames(answers, answerBytes, (answer) => answer)) this.call.write(frame);
   }
 }
 
