@@ -7,6 +7,7 @@ import type { RaftNode } from "../node/raft-node.js";
 import { deadlineExceeded, unavailable } from "./grpc-errors.js";
 import { withDeadline } from "./call-context.js";
 import { EnqueueCoalescer, type JoinedResult } from "./enqueue-coalescer.js";
+import { LeaseCoalescer } from "./lease-coalescer.js";
 import type { QueueWaiter } from "./queue-waiter.js";
 
 export type { QueueApplyResult };
@@ -47,6 +48,13 @@ export class QueueLeader {
     () => deadlineExceeded("the enqueue command"),
   );
 
+  /** Leases of one turn (Dequeue calls, Subscribe refills) joined into one log entry per queue. */
+  private readonly joinedLeases = new LeaseCoalescer(
+    (command, answerByMs) => this.propose(command, answerByMs),
+    (queue) => this.stateMachine.hasReady(queue, Date.now()),
+    () => deadlineExceeded("the lease command"),
+  );
+
   /**
    * Enqueues the one message of `command` (Enqueue, EnqueueStream) in a log entry shared with the other
    * single enqueues of this turn; the answer is the one it would get alone.
@@ -71,13 +79,13 @@ export class QueueLeader {
   }
 
   /**
-   * Replicates a lease and returns its deliveries with bodies and headers, read from storage once the
-   * entry is persisted (the node resolves a proposal only then). A message purged or deleted since the
-   * lease is left out.
+   * Replicates a lease (in a log entry shared with the other leases of this turn on the same queue) and
+   * returns its deliveries with bodies and headers, read from storage once the entry is persisted (the
+   * node resolves a proposal only then). A message purged or deleted since the lease is left out.
    */
   async lease(command: LeaseCommand, answerByMs: number): Promise<Delivery[]> {
-    const result = await this.propose(command, answerByMs);
-    return result.deliveries.length === 0 ? [] : this.state.readDeliveries(result.deliveries);
+    const leased = await this.joinedLeases.lease(command, answerByMs);
+    return leased.length === 0 ? [] : this.state.readDeliveries(leased);
   }
 
   /**
