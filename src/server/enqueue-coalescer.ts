@@ -13,6 +13,7 @@ import { payloadBytes } from "../queue/delivery-size.js";
 import { isQueueError } from "../queue/errors.js";
 import type { EnqueueResult } from "../queue/results.js";
 import { withDeadline } from "./call-context.js";
+import { TurnGroups } from "./turn-groups.js";
 
 /** Messages per joined command at most (a batch's own limit is 1,000). */
 export const MAX_JOINED_MESSAGES = 1_000;
@@ -37,8 +38,7 @@ export type ProposeEnqueue = (command: EnqueueCommand, answerByMs: number) => Pr
 
 export class EnqueueCoalescer {
   /** Waiting enqueues by queue; each list is proposed as one command at the end of this turn. */
-  private waiting = new Map<string, { autoCreate: boolean; waiters: Waiter[] }>();
-  private scheduled = false;
+  private readonly waiting = new TurnGroups<{ autoCreate: boolean; waiters: Waiter[] }>((groups) => this.flush(groups));
 
   constructor(
     private readonly propose: ProposeEnqueue,
@@ -51,21 +51,12 @@ export class EnqueueCoalescer {
     const [message] = command.messages;
     if (message === undefined || command.messages.length !== 1) throw new Error(`EnqueueCoalescer takes one message per command, got ${command.messages.length}`);
     const key = `${command.autoCreate ? "+" : "-"}${command.queue}`;
-    let entry = this.waiting.get(key);
-    if (entry === undefined) this.waiting.set(key, (entry = { autoCreate: command.autoCreate, waiters: [] }));
-    const waiters = entry.waiters;
+    const { waiters } = this.waiting.group(key, () => ({ autoCreate: command.autoCreate, waiters: [] }));
     const answered = new Promise<JoinedResult>((resolve, reject) => waiters.push({ message, answerByMs, resolve, reject }));
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
     return withDeadline(answered, answerByMs, this.deadlineExceeded);
   }
 
-  private flush(): void {
-    this.scheduled = false;
-    const waiting = this.waiting;
-    this.waiting = new Map();
+  private flush(waiting: ReadonlyMap<string, { autoCreate: boolean; waiters: Waiter[] }>): void {
     cycleTrace?.record("propose", waiting.size);
     for (const [key, { autoCreate, waiters }] of waiting) {
       const queue = key.slice(1);

@@ -16,6 +16,7 @@ import type { LeaseResult, LeasedMessage } from "../queue/results.js";
 import { DEFAULT_MAX_MESSAGES } from "../queue/settings.js";
 import { splitInOrder } from "../protocol/frames.js";
 import { withDeadline } from "./call-context.js";
+import { TurnGroups } from "./turn-groups.js";
 
 /** Proposes one lease command and resolves with its result, or throws (a QueueError if it was refused). */
 export type ProposeLease = (command: LeaseCommand, answerByMs: number) => Promise<LeaseResult>;
@@ -39,8 +40,7 @@ interface Joined {
 
 export class LeaseCoalescer {
   /** Waiting leases by queue and lease length; each list is proposed at the end of this turn. */
-  private waiting = new Map<string, Joined>();
-  private scheduled = false;
+  private readonly waiting = new TurnGroups<Joined>((groups) => this.flush(groups));
 
   constructor(
     private readonly propose: ProposeLease,
@@ -53,22 +53,13 @@ export class LeaseCoalescer {
   lease(command: LeaseCommand, answerByMs: number): Promise<readonly LeasedMessage[]> {
     const { queue, visibilityTimeoutMs } = command;
     const key = `${visibilityTimeoutMs}/${queue}`;
-    let joined = this.waiting.get(key);
-    if (joined === undefined) this.waiting.set(key, (joined = { queue, visibilityTimeoutMs, waiters: [] }));
-    const waiters = joined.waiters;
+    const { waiters } = this.waiting.group(key, () => ({ queue, visibilityTimeoutMs, waiters: [] }));
     const count = command.maxMessages || DEFAULT_MAX_MESSAGES;
     const leased = new Promise<readonly LeasedMessage[]>((resolve, reject) => waiters.push({ count, answerByMs, resolve, reject }));
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
     return withDeadline(leased, answerByMs, this.deadlineExceeded);
   }
 
-  private flush(): void {
-    this.scheduled = false;
-    const waiting = this.waiting;
-    this.waiting = new Map();
+  private flush(waiting: ReadonlyMap<string, Joined>): void {
     for (const { queue, visibilityTimeoutMs, waiters } of waiting.values()) {
       const commands = splitInOrder(waiters, (waiter) => waiter.count, Number.POSITIVE_INFINITY, MAX_LEASE_MESSAGES);
       for (const part of commands) void this.proposeJoined(queue, visibilityTimeoutMs, part);
