@@ -101,6 +101,7 @@ export class RaftNode<Result> {
   private readonly appliedListeners = new Set<() => void>();
   private readonly leadershipListeners = new Set<(leadership: Leadership) => void>();
   private readonly membershipListeners = new Set<(membership: Membership) => void>();
+  private readonly proposalSources = new Set<() => void>();
   private readonly compaction: CompactionPolicy;
   /** The membership as last reported to listeners. */
   private knownMembership: Membership;
@@ -257,6 +258,15 @@ export class RaftNode<Result> {
     this.afterInput();
   }
 
+  /**
+   * Adds a holder of proposals gathered for joining (a coalescer): `flush` proposes what it holds, and is
+   * called right before every Ready is taken, so those proposals join that Ready.
+   */
+  addProposalSource(flush: () => void): () => void {
+    this.proposalSources.add(flush);
+    return () => this.proposalSources.delete(flush);
+  }
+
   /** Replicates `data` and resolves with the state machine's result once it is committed and applied here. */
   propose(data: Uint8Array): Promise<Result> {
     if (this.stopped) return Promise.reject(this.stoppedError());
@@ -361,7 +371,9 @@ export class RaftNode<Result> {
     this.driving = true;
     this.idle = new Promise((resolve) => (this.markIdle = resolve));
     try {
-      while (this.core.hasReady()) {
+      for (;;) {
+        for (const flush of this.proposalSources) flush();
+        if (!this.core.hasReady()) break;
         const startedAt = performance.now();
         const ready = this.core.ready();
         cycleTrace?.record("ready", indexRange(ready.entries), indexRange(ready.committedEntries));

@@ -56,6 +56,11 @@ export class EnqueueCoalescer {
     return withDeadline(answered, answerByMs, this.deadlineExceeded);
   }
 
+  /** Proposes what waits now rather than at the end of the turn (RaftNode.addProposalSource). */
+  flushNow(): void {
+    this.waiting.flushNow();
+  }
+
   private flush(waiting: ReadonlyMap<string, { autoCreate: boolean; waiters: Waiter[] }>): void {
     cycleTrace?.record("propose", waiting.size);
     for (const [key, { autoCreate, waiters }] of waiting) {

@@ -59,6 +59,11 @@ export class LeaseCoalescer {
     return withDeadline(leased, answerByMs, this.deadlineExceeded);
   }
 
+  /** Proposes what waits now rather than at the end of the turn (RaftNode.addProposalSource). */
+  flushNow(): void {
+    this.waiting.flushNow();
+  }
+
   private flush(waiting: ReadonlyMap<string, Joined>): void {
     for (const { queue, visibilityTimeoutMs, waiters } of waiting.values()) {
       const commands = splitInOrder(waiters, (waiter) => waiter.count, Number.POSITIVE_INFINITY, MAX_LEASE_MESSAGES);

@@ -35,7 +35,14 @@ export class QueueLeader {
     readonly logger: Logger,
     /** Test-only deliberate bug: Enqueue answers before its entry commits (ServerOptions). */
     readonly unsafeAckBeforeCommit = false,
-  ) {}
+  ) {
+    // What the coalescers hold joins the next Ready even when that Ready was scheduled first in this
+    // turn (an Ack's proposal): a Subscribe refill then rides with the ack that made room for it.
+    node.addProposalSource(() => {
+      this.joinedEnqueues.flushNow();
+      this.joinedLeases.flushNow();
+    });
+  }
 
   /** The queue state in memory as of now (for reads and long-poll checks). */
   get stateMachine(): QueueStateMachine {

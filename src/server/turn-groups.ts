@@ -1,6 +1,7 @@
 /**
  * Groups what arrives during one turn of the event loop by key, and hands every group over at the end
- * of the turn (setImmediate): the calls the coalescers join into one command each.
+ * of the turn (setImmediate), or earlier when asked (flushNow): the calls the coalescers join into one
+ * command each.
  */
 export class TurnGroups<Group> {
   private groups = new Map<string, Group>();
@@ -22,10 +23,16 @@ export class TurnGroups<Group> {
     return group;
   }
 
-  private endTurn(): void {
-    this.scheduled = false;
+  /** Hands the groups gathered so far over now (the end of the turn then finds only what came after). */
+  flushNow(): void {
+    if (this.groups.size === 0) return;
     const groups = this.groups;
     this.groups = new Map();
     this.onTurnEnd(groups);
+  }
+
+  private endTurn(): void {
+    this.scheduled = false;
+    this.flushNow();
   }
 }

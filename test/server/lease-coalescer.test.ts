@@ -80,6 +80,18 @@ describe("LeaseCoalescer", () => {
     expect(queue.proposed.map((command) => command.maxMessages)).toEqual([6, 2, 2]);
   });
 
+  it("proposes at once when flushed before the end of the turn (the node's next Ready), and nothing twice", async () => {
+    const queue = fakeQueue(10);
+    const joiner = new LeaseCoalescer(queue.propose, queue.hasReady, deadline);
+    const first = joiner.lease(lease("q", 2), FAR);
+    const second = joiner.lease(lease("q", 3), FAR);
+    joiner.flushNow();
+    expect(queue.proposed.map((command) => command.maxMessages)).toEqual([5]);
+    const third = joiner.lease(lease("q", 1), FAR);
+    expect((await Promise.all([first, second, third])).map(ids)).toEqual([[1, 2], [3, 4, 5], [6]]);
+    expect(queue.proposed.map((command) => command.maxMessages)).toEqual([5, 1]);
+  });
+
   it("gives every caller the error of a refused lease", async () => {
     const queue = fakeQueue(10, { missing: true });
     const joiner = new LeaseCoalescer(queue.propose, queue.hasReady, deadline);
