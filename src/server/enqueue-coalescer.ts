@@ -33,12 +33,19 @@ interface Waiter {
   readonly reject: (error: unknown) => void;
 }
 
+/** The enqueues of one turn for one queue (and one autoCreate). */
+interface Joined {
+  readonly queue: string;
+  readonly autoCreate: boolean;
+  readonly waiters: Waiter[];
+}
+
 /** Proposes one command and resolves with its result, or throws (a QueueError if it was refused). */
 export type ProposeEnqueue = (command: EnqueueCommand, answerByMs: number) => Promise<EnqueueResult>;
 
 export class EnqueueCoalescer {
   /** Waiting enqueues by queue; each list is proposed as one command at the end of this turn. */
-  private readonly waiting = new TurnGroups<{ autoCreate: boolean; waiters: Waiter[] }>((groups) => this.flush(groups));
+  private readonly waiting = new TurnGroups<Joined>((groups) => this.flush(groups));
 
   constructor(
     private readonly propose: ProposeEnqueue,
@@ -51,7 +58,7 @@ export class EnqueueCoalescer {
     const [message] = command.messages;
     if (message === undefined || command.messages.length !== 1) throw new Error(`EnqueueCoalescer takes one message per command, got ${command.messages.length}`);
     const key = `${command.autoCreate ? "+" : "-"}${command.queue}`;
-    const { waiters } = this.waiting.group(key, () => ({ autoCreate: command.autoCreate, waiters: [] }));
+    const { waiters } = this.waiting.group(key, () => ({ queue: command.queue, autoCreate: command.autoCreate, waiters: [] }));
     const answered = new Promise<JoinedResult>((resolve, reject) => waiters.push({ message, answerByMs, resolve, reject }));
     return withDeadline(answered, answerByMs, this.deadlineExceeded);
   }
@@ -61,10 +68,9 @@ export class EnqueueCoalescer {
     this.waiting.flushNow();
   }
 
-  private flush(waiting: ReadonlyMap<string, { autoCreate: boolean; waiters: Waiter[] }>): void {
+  private flush(waiting: ReadonlyMap<string, Joined>): void {
     cycleTrace?.record("propose", waiting.size);
-    for (const [key, { autoCreate, waiters }] of waiting) {
-      const queue = key.slice(1);
+    for (const { queue, autoCreate, waiters } of waiting.values()) {
       for (const batch of batches(waiters)) void this.proposeJoined(queue, autoCreate, batch);
     }
   }

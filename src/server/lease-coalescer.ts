@@ -16,6 +16,7 @@ import type { LeaseResult, LeasedMessage } from "../queue/results.js";
 import { DEFAULT_MAX_MESSAGES } from "../queue/settings.js";
 import { splitInOrder } from "../protocol/frames.js";
 import { withDeadline } from "./call-context.js";
+import { leaseCommand } from "./queue-requests.js";
 import { TurnGroups } from "./turn-groups.js";
 
 /** Proposes one lease command and resolves with its result, or throws (a QueueError if it was refused). */
@@ -73,7 +74,7 @@ export class LeaseCoalescer {
 
   private async proposeJoined(queue: string, visibilityTimeoutMs: number, waiters: readonly Waiter[]): Promise<void> {
     const maxMessages = waiters.reduce((sum, waiter) => sum + waiter.count, 0);
-    const command: LeaseCommand = { kind: "lease", nowMs: Date.now(), queue, maxMessages, visibilityTimeoutMs };
+    const command = leaseCommand(queue, maxMessages, visibilityTimeoutMs, Date.now());
     let deliveries: readonly LeasedMessage[];
     try {
       ({ deliveries } = await this.propose(command, Math.max(...waiters.map((waiter) => waiter.answerByMs))));
